@@ -1,0 +1,3 @@
+from liftgate.cli.app import main
+
+main()

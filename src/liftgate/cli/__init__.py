@@ -1,0 +1,1 @@
+"""The ``liftgate`` command line: thin handlers over the library."""

@@ -1,0 +1,88 @@
+"""Output for people and for machines, and the one place errors become exit codes.
+
+With ``--json`` every command prints exactly one JSON object on stdout:
+``{"status": "OK"|"FAIL"|"NOOP", "action": ..., "run_id": ..., "message": ..., ...}``.
+Exit 0 for OK and NOOP, non-zero for FAIL. Errors are one sentence, never a traceback
+(set ``LIFTGATE_DEBUG=1`` to see one for an unexpected error).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from liftgate.engine.redaction import Redactor
+from liftgate.errors import LiftgateError
+
+__all__ = ["emit", "escape", "fail", "guarded", "out"]
+
+_redactor = Redactor()
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def set_redactor(redactor: Redactor) -> None:
+    global _redactor
+    _redactor = redactor
+
+
+def emit(payload: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Print ``payload`` and exit with the code its status calls for."""
+    payload = _redactor.data(payload)
+    status = payload.get("status", "OK")
+    if as_json:
+        sys.stdout.write(json.dumps(payload, sort_keys=False, default=str) + "\n")
+    elif human is not None:
+        human(payload)
+    else:
+        colour = {"OK": "green", "NOOP": "cyan"}.get(str(status), "red")
+        out.print(
+            f"[{colour}]{status}[/] {escape(str(payload.get('action', '')))}: "
+            f"{escape(str(payload.get('message', '')))}"
+        )
+    if status not in ("OK", "NOOP"):
+        raise typer.Exit(int(payload.get("exit_code", 1)))
+    raise typer.Exit(0)
+
+
+def fail(action: str, exc: BaseException, as_json: bool) -> None:
+    """Report ``exc`` as one sentence (JSON or text) and exit non-zero."""
+    if isinstance(exc, LiftgateError):
+        code, name, hint = exc.exit_code, exc.code, exc.hint
+        message = exc.message
+    else:
+        code, name, hint = 70, "internal", "set LIFTGATE_DEBUG=1 to see the traceback"
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        if os.environ.get("LIFTGATE_DEBUG"):
+            traceback.print_exc()
+    message = _redactor.text(message)
+    if as_json:
+        payload = {"status": "FAIL", "action": action, "run_id": None, "message": message,
+                   "error": name, "hint": hint}
+        sys.stdout.write(json.dumps(_redactor.data(payload)) + "\n")
+    else:
+        err.print(f"[red]error:[/] {escape(message)}")
+        if hint:
+            err.print(f"[dim]hint: {escape(_redactor.text(hint))}[/]")
+    raise typer.Exit(code)
+
+
+def guarded(action: str, as_json: bool, fn: Callable[[], None]) -> None:
+    """Run a command body, turning every error into ``fail``."""
+    try:
+        fn()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt as exc:
+        fail(action, LiftgateError("interrupted"), as_json)
+        raise typer.Exit(130) from exc
+    except Exception as exc:  # the boundary: every error becomes one sentence
+        fail(action, exc, as_json)

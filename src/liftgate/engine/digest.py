@@ -1,0 +1,122 @@
+"""Content digests and stat fingerprints of files and folders.
+
+* ``content_digest`` reads every byte: sha256 of a file, or for a folder the sha256 of a
+  sorted listing ``<kind> <x> <sha256|link target> <relative path>`` of everything below it.
+* ``fingerprint`` reads only metadata: device, inode, size, mtime and ctime of the file (or
+  of every entry of a folder). ctime cannot be set by user tools, so an unchanged
+  fingerprint means unchanged content — the same rule git's index relies on. liftgate
+  records the fingerprint of every target it writes and re-hashes only when it differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["PathState", "content_digest", "fingerprint", "path_kind", "sha256_file"]
+
+Kind = Literal["file", "dir", "absent"]
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def path_kind(path: Path) -> Kind:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "absent"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    return "file"
+
+
+def _tree_entries(root: Path) -> list[tuple[str, os.stat_result, Path]]:
+    out: list[tuple[str, os.stat_result, Path]] = []
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as it:
+            for entry in it:
+                path = Path(entry.path)
+                st = entry.stat(follow_symlinks=False)
+                out.append((path.relative_to(root).as_posix(), st, path))
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(path)
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def content_digest(path: Path) -> str | None:
+    """sha256 of a file's bytes or of a folder's listing; None when ``path`` is absent."""
+    kind = path_kind(path)
+    if kind == "absent":
+        return None
+    if kind == "file":
+        return sha256_file(path)
+    listing = hashlib.sha256()
+    for rel, st, full in _tree_entries(path):
+        if stat.S_ISDIR(st.st_mode):
+            line = f"d - - {rel}\n"
+        elif stat.S_ISLNK(st.st_mode):
+            line = f"l - {os.readlink(full)} {rel}\n"
+        else:
+            x = "x" if st.st_mode & 0o111 else "-"
+            line = f"f {x} {sha256_file(full)} {rel}\n"
+        listing.update(line.encode("utf-8", "surrogateescape"))
+    return "tree-" + listing.hexdigest()
+
+
+def fingerprint(path: Path) -> str | None:
+    """A digest of the stat metadata of a file or of every entry of a folder."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    fp = hashlib.sha256()
+
+    def add(rel: str, s: os.stat_result) -> None:
+        fp.update(
+            f"{rel}\0{s.st_dev}\0{s.st_ino}\0{s.st_mode}\0{s.st_size}\0"
+            f"{s.st_mtime_ns}\0{s.st_ctime_ns}\n".encode("utf-8", "surrogateescape")
+        )
+
+    add(".", st)
+    if stat.S_ISDIR(st.st_mode):
+        for rel, s, _ in _tree_entries(path):
+            add(rel, s)
+    return fp.hexdigest()
+
+
+@dataclass(frozen=True)
+class PathState:
+    """What a path holds: its kind, content digest and fingerprint."""
+
+    kind: Kind
+    digest: str | None
+    fingerprint: str | None
+
+    @classmethod
+    def read(cls, path: Path, *, known: tuple[str, str] | None = None) -> PathState:
+        """Read ``path``'s state. ``known`` is a (fingerprint, digest) pair recorded earlier:
+        when the fingerprint still matches, the digest is taken from it without reading."""
+        kind = path_kind(path)
+        if kind == "absent":
+            return cls("absent", None, None)
+        fp = fingerprint(path)
+        if known is not None and fp is not None and known[0] == fp:
+            return cls(kind, known[1], fp)
+        return cls(kind, content_digest(path), fp)

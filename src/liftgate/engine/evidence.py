@@ -1,0 +1,136 @@
+"""Evidence bundles: one folder per run that proves what happened.
+
+``<evidence_dir>/<run_id>/`` holds at least ``inputs.json``, ``run_id.txt``, ``plan.json``,
+``final_status.json``, a summary (``summary.md`` unless the run's kind names another) and
+``MANIFEST.sha256``: one ``<sha256>  <relative path>`` line per file, written last. Every
+text liftgate writes here is redacted first. ``verify_bundle`` fails when a listed file is
+missing or changed, or a file is there that the manifest does not list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from liftgate.engine.digest import sha256_file
+from liftgate.engine.fsops import fsync_dir
+from liftgate.engine.redaction import Redactor
+from liftgate.errors import IntegrityError
+
+__all__ = ["MANIFEST", "REQUIRED", "EvidenceBundle", "verify_bundle"]
+
+MANIFEST = "MANIFEST.sha256"
+REQUIRED = ("inputs.json", "run_id.txt", "plan.json", "final_status.json")
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
+class EvidenceBundle:
+    """The evidence folder of one run. Files are written whole; the manifest seals them."""
+
+    def __init__(self, root: Path, run_id: str, redactor: Redactor, summary_name: str = "summary.md"):
+        self.dir = root / run_id
+        self.run_id = run_id
+        self.redactor = redactor
+        self.summary_name = summary_name
+
+    def create(self) -> None:
+        self.dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.dir.mkdir(mode=0o700, exist_ok=True)
+        self.write_text("run_id.txt", self.run_id + "\n")
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.dir / name
+        if path.parent != self.dir:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = self.redactor.text(text).encode("utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        return path
+
+    def write_json(self, name: str, data: Any) -> Path:
+        return self.write_text(name, _dumps(self.redactor.data(data)))
+
+    def has(self, name: str) -> bool:
+        return (self.dir / name).exists()
+
+    def files(self) -> list[Path]:
+        return sorted(
+            p for p in self.dir.rglob("*") if p.is_file() and p.name != MANIFEST
+            and not p.name.startswith(".")
+        )
+
+    def seal(self) -> Path:
+        """Write MANIFEST.sha256 over every file and make the whole folder durable."""
+        lines = []
+        for path in self.files():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            lines.append(f"{sha256_file(path)}  {path.relative_to(self.dir).as_posix()}\n")
+        manifest = self.dir / MANIFEST
+        tmp = manifest.with_name(f".{MANIFEST}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, "".join(lines).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, manifest)
+        fsync_dir(self.dir)
+        return manifest
+
+
+def verify_bundle(folder: Path, required: tuple[str, ...] = REQUIRED) -> list[str]:
+    """Problems found in an evidence folder; empty when it verifies."""
+    if not folder.is_dir():
+        raise IntegrityError(f"no evidence folder at {folder}")
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return [f"{MANIFEST} is missing"]
+    problems: list[str] = []
+    listed: dict[str, str] = {}
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64:
+            problems.append(f"{MANIFEST} line {number} is malformed")
+            continue
+        listed[name] = digest
+    for name, digest in sorted(listed.items()):
+        path = folder / name
+        if not path.resolve().is_relative_to(folder.resolve()):
+            problems.append(f"{name}: points outside the evidence folder")
+        elif not path.is_file():
+            problems.append(f"{name}: missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{name}: changed since the run sealed it")
+    present = {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST
+    }
+    for name in sorted(present - set(listed)):
+        problems.append(f"{name}: not listed in {MANIFEST}")
+    wanted = list(required)
+    try:
+        final = json.loads((folder / "final_status.json").read_text(encoding="utf-8"))
+        if isinstance(final, dict) and isinstance(final.get("summary_file"), str):
+            wanted.append(final["summary_file"])
+    except (OSError, ValueError):
+        pass
+    for name in wanted:
+        if name not in listed:
+            problems.append(f"{name}: required but absent")
+    return problems

@@ -1,0 +1,111 @@
+"""Redaction of secrets from everything liftgate writes about itself.
+
+liftgate's own records — evidence, history, ops store, logs, messages — pass through
+``Redactor`` before they are written. The user's content (promoted files, dumps) is data and
+is never redacted. Rules:
+
+* the password of a URL (``scheme://user:PASSWORD@host``);
+* ``password=...``, ``token: ...``, ``api_key=...`` and similar key/value pairs (libpq
+  conninfo, odoo.conf, command lines, environment assignments);
+* ``Authorization: Bearer ...`` headers, PEM private key blocks, well-known token formats;
+* in structured data, the value of any key whose name looks secret;
+* exact values registered at run time (a password read from the environment or a file);
+* extra regular expressions from ``[redaction] patterns`` in liftgate.toml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["REDACTED", "Redactor", "is_secret_key"]
+
+REDACTED = "[REDACTED]"
+
+_SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "credential",
+        "credentials",
+        "authorization",
+        "cookie",
+    }
+)
+_SECRET_PAIRS = ("api_key", "access_key", "private_key", "client_secret", "session_id")
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # scheme://user:password@host
+    (re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)"), ""),
+    # key=value / key: value / "key": "value"
+    (
+        re.compile(
+            r"(?P<pre>(?<![A-Za-z0-9])[\"']?"
+            r"[A-Za-z0-9_.\-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|"
+            r"access[_-]?key|private[_-]?key|credential)[A-Za-z0-9_.\-]*"
+            r"[\"']?\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&]+)",
+            re.IGNORECASE,
+        ),
+        "",
+    ),
+    (re.compile(r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/\-]+=*)"), ""),
+    (
+        re.compile(
+            r"(?P<pre>)(?P<secret>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----)",
+            re.DOTALL,
+        ),
+        "",
+    ),
+    (re.compile(r"(?P<pre>)(?P<secret>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"), ""),
+    (re.compile(r"(?P<pre>)(?P<secret>\bgh[pousr]_[A-Za-z0-9]{30,}\b)"), ""),
+    (re.compile(r"(?P<pre>)(?P<secret>\bxox[abprs]-[A-Za-z0-9\-]{10,}\b)"), ""),
+]
+
+
+def is_secret_key(name: str) -> bool:
+    """True when a field or variable called ``name`` holds a secret."""
+    lowered = name.lower()
+    if any(pair in lowered.replace("-", "_") for pair in _SECRET_PAIRS):
+        return True
+    return any(part in _SECRET_WORDS for part in re.split(r"[_.\-\s]+", lowered))
+
+
+class Redactor:
+    """Replaces secrets by ``[REDACTED]`` in text and in JSON-like data."""
+
+    def __init__(self, extra_patterns: Iterable[str] = (), values: Iterable[str] = ()) -> None:
+        self._extra = [re.compile(p) for p in extra_patterns]
+        self._values: set[str] = {v for v in values if v}
+
+    def add_value(self, value: str | None) -> None:
+        """Redact this exact value wherever it appears (e.g. a password read at run time)."""
+        if value and len(value) >= 4:
+            self._values.add(value)
+
+    def text(self, value: str) -> str:
+        out = value
+        for secret in sorted(self._values, key=len, reverse=True):
+            out = out.replace(secret, REDACTED)
+        for pattern, _ in _PATTERNS:
+            out = pattern.sub(lambda m: m.group("pre") + REDACTED, out)
+        for extra in self._extra:
+            out = extra.sub(REDACTED, out)
+        return out
+
+    def data(self, value: Any, *, key: str | None = None) -> Any:
+        """A copy of JSON-like ``value`` with secrets redacted (keys that look secret too)."""
+        if key is not None and is_secret_key(key) and isinstance(value, str | int | float):
+            return REDACTED if value not in ("", None) else value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {str(k): self.data(v, key=str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value

@@ -1,0 +1,186 @@
+"""Runs: an id, an immutable plan, a journal of steps, one commit point, and evidence.
+
+A run is recorded in the ops store (status ``running``) before it changes anything. Each
+step is journaled ``started`` then ``done``; a failpoint sits before and after each one
+(``<action>.<step>.before`` / ``.after``). The journal plus what the target holds tells
+``liftgate recover`` whether the run had passed its commit point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+from liftgate import __version__
+from liftgate.engine.evidence import EvidenceBundle
+from liftgate.engine.failpoints import failpoint
+from liftgate.engine.project import Project
+from liftgate.store.base import RunRecord, StepRecord, utcnow
+
+__all__ = ["Run", "new_run_id"]
+
+
+def new_run_id() -> str:
+    """``YYYYMMDD-HHMMSS-xxxxxx`` (UTC time, then six random hex digits)."""
+    now = dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+class Run:
+    """One run being executed (or recovered)."""
+
+    def __init__(self, project: Project, record: RunRecord, evidence: EvidenceBundle) -> None:
+        self.project = project
+        self.record = record
+        self.evidence = evidence
+        self._steps: list[StepRecord] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def action(self) -> str:
+        return self.record.action
+
+    @classmethod
+    def start(
+        cls,
+        project: Project,
+        *,
+        run_id: str,
+        kind: str,
+        action: str,
+        target: str,
+        plan: dict[str, Any],
+        inputs: dict[str, Any],
+        summary_name: str = "summary.md",
+    ) -> Run:
+        """Record the run (before anything changes), then open its evidence folder."""
+        redact = project.redactor
+        now = utcnow()
+        record = RunRecord(
+            run_id=run_id,
+            kind=kind,
+            action=action,
+            target=target,
+            host=project.host,
+            state_dir=str(project.state_dir),
+            status="running",
+            created_at=now,
+            updated_at=now,
+            plan=redact.data(plan),
+        )
+        project.store.create_run(record)
+        evidence = project.evidence(run_id, summary_name)
+        evidence.create()
+        evidence.write_json(
+            "inputs.json",
+            {
+                **inputs,
+                "run_id": run_id,
+                "user": os_user(),
+                "host": project.host,
+                "tool": {"name": "liftgate", "version": __version__},
+                "config": str(project.config.path) if project.config.path else None,
+            },
+        )
+        evidence.write_json("plan.json", plan)
+        return cls(project, record, evidence)
+
+    @classmethod
+    def resume(cls, project: Project, record: RunRecord, summary_name: str = "summary.md") -> Run:
+        evidence = project.evidence(record.run_id, summary_name)
+        if not evidence.dir.exists():
+            evidence.create()
+        return cls(project, record, evidence)
+
+    # journal ----------------------------------------------------------------
+    def journal(self) -> list[StepRecord]:
+        if self._steps is None:
+            self._steps = self.project.store.steps(self.run_id)
+        return self._steps
+
+    def state_of(self, name: str) -> str | None:
+        """The last recorded state of step ``name`` (None if never started)."""
+        state = None
+        for step in self.journal():
+            if step.name == name:
+                state = step.state
+        return state
+
+    def detail_of(self, name: str) -> dict[str, Any]:
+        detail: dict[str, Any] = {}
+        for step in self.journal():
+            if step.name == name and step.state == "done":
+                detail = step.detail
+        return detail
+
+    def mark(self, name: str, state: str, detail: dict[str, Any] | None = None) -> None:
+        rec = self.project.store.record_step(
+            self.run_id, name, state, self.project.redactor.data(detail or {})
+        )
+        if self._steps is not None:
+            self._steps.append(rec)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[dict[str, Any]]:
+        """Journal one step; the caller fills the yielded dict with the step's detail."""
+        failpoint(f"{self.action}.{name}.before")
+        self.mark(name, "started")
+        detail: dict[str, Any] = {}
+        try:
+            yield detail
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                self.mark(name, "failed", {"error": str(exc)})
+            raise
+        self.mark(name, "done", detail)
+        failpoint(f"{self.action}.{name}.after")
+
+    # end ----------------------------------------------------------------------
+    def finish(
+        self,
+        *,
+        status: str,
+        message: str,
+        result: dict[str, Any],
+        summary: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the last evidence, seal it, then record the run's end in the ops store."""
+        for name, data in (extra or {}).items():
+            self.evidence.write_json(name, data)
+        self.evidence.write_text(self.evidence.summary_name, summary)
+        self.evidence.write_json(
+            "final_status.json",
+            {
+                "run_id": self.run_id,
+                "action": self.action,
+                "status": status,
+                "message": message,
+                "finished_at": utcnow(),
+                "summary_file": self.evidence.summary_name,
+                **result,
+            },
+        )
+        self.evidence.seal()
+        failpoint(f"{self.action}.finish.sealed")
+        self.project.store.finish_run(
+            self.run_id,
+            status=status,
+            message=self.project.redactor.text(message),
+            result=self.project.redactor.data(result),
+        )

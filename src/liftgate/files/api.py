@@ -1,0 +1,114 @@
+"""The library API for staged file and folder promotion: ``promote`` and ``rollback``."""
+
+from __future__ import annotations
+
+import os
+
+from typing import Any
+
+from liftgate.engine.paths import display
+from liftgate.engine.project import Project
+from liftgate.engine.recovery import lock_name, recover
+from liftgate.engine.runs import new_run_id
+from liftgate.files.execute import execute
+from liftgate.files.plan import FilePlan, plan_promotion, plan_rollback, text_diff
+from liftgate.files.result import FileResult
+
+__all__ = ["promote", "rollback"]
+
+
+def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult:
+    if plan is None:
+        return FileResult(status="NOOP", action=action, message="the target already holds this content")
+    return FileResult(
+        status="OK",
+        action=action,
+        message=f"dry run: would {action} {plan.target_display}; nothing was changed",
+        staged_path=plan.source if action == "promote" else None,
+        target_path=plan.target,
+        backup_path=plan.backup_path,
+        extra={"dry_run": True, "plan": plan.public(), "diff": diff},
+    )
+
+
+def promote(
+    project: Project,
+    staged: str,
+    target: str,
+    *,
+    no_backup: bool = False,
+    expect_prefix: str | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    wait: float | None = None,
+) -> FileResult:
+    """Promote ``staged`` (a file or folder) onto the explicit ``target``."""
+    staged_path = project.resolve(staged, what="staged")
+    if not os.path.lexists(staged_path):
+        from liftgate.errors import PathError
+
+        raise PathError(f"the staged path {staged} does not exist")
+    target_path = project.resolve(target, what="target")
+    run_id = new_run_id()
+    inputs: dict[str, Any] = {
+        "command": "promote",
+        "staged": staged,
+        "target": target,
+        "no_backup": no_backup,
+        "expect_prefix": expect_prefix,
+        "force": force,
+        "cwd": str(project.cwd),
+    }
+
+    def make_plan() -> FilePlan | None:
+        return plan_promotion(
+            project,
+            run_id=run_id,
+            staged=staged_path,
+            target=target_path,
+            no_backup=no_backup,
+            expect_prefix=expect_prefix,
+            force=force,
+        )
+
+    if dry_run:
+        plan = make_plan()
+        diff = None
+        if plan is not None and plan.kind == "file":
+            diff = text_diff(staged_path, target_path, display(target_path, project.cwd))
+        return _dry_run(plan, "promote", diff)
+    with project.store.lock(lock_name(str(target_path)), wait=wait):
+        recover(project, target=str(target_path), lock_held=True)
+        plan = make_plan()
+        if plan is None:
+            return FileResult(
+                status="NOOP",
+                action="promote",
+                message=f"{display(target_path, project.cwd)} already holds this content",
+                staged_path=str(staged_path),
+                target_path=str(target_path),
+            )
+        return execute(project, plan, inputs)
+
+
+def rollback(
+    project: Project,
+    target: str,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    wait: float | None = None,
+) -> FileResult:
+    """Undo the most recent promotion of ``target`` that is still in force."""
+    target_path = project.resolve(target, what="target")
+    run_id = new_run_id()
+    inputs = {"command": "rollback", "target": target, "force": force, "cwd": str(project.cwd)}
+    if dry_run:
+        return _dry_run(plan_rollback(project, run_id=run_id, target=target_path, force=force),
+                        "rollback", None)
+    with project.store.lock(lock_name(str(target_path)), wait=wait):
+        recover(project, target=str(target_path), lock_held=True)
+        plan = plan_rollback(project, run_id=run_id, target=target_path, force=force)
+        return execute(project, plan, inputs)
+
+

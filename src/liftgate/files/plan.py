@@ -1,0 +1,338 @@
+"""Plans for staged file and folder promotion and for rollback. Built before any change.
+
+A plan is immutable: it records what the target holds now (kind, digest, fingerprint),
+where the staged copy and the backup will go, which checks must pass, and what the
+target must hold afterwards. ``--dry-run`` prints it; execution consumes it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from liftgate.config import VerifyRule
+from liftgate.engine.digest import PathState, content_digest, path_kind
+from liftgate.engine.paths import display
+from liftgate.engine.project import Project
+from liftgate.engine.recovery import lock_name
+from liftgate.errors import DriftError, GuardrailError, IntegrityError, PathError, UsageError
+from liftgate.files.rules import check_rules, rules_for
+
+__all__ = ["FilePlan", "Snapshot", "last_write", "plan_promotion", "plan_rollback", "text_diff"]
+
+Action = Literal["promote", "rollback"]
+
+
+class Snapshot(BaseModel):
+    """What a path held at planning time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["file", "dir", "absent"]
+    digest: str | None = None
+    fingerprint: str | None = None
+    size: int | None = None
+
+
+class FilePlan(BaseModel):
+    """Everything a file or folder promotion (or rollback) will do, decided up front."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    run_id: str
+    kind: Literal["file", "dir"]
+    target: str
+    target_display: str
+    source: str | None  # what is copied in: the staged path, or the backup for a rollback
+    staged_display: str | None
+    source_digest: str | None  # known up front for folders and rollbacks
+    before: Snapshot
+    temp_path: str
+    backup_path: str | None
+    undoes: str | None = None  # rollback: run id of the promotion undone
+    removes_target: bool = False  # rollback of a promotion that created the target
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    verify_rules: list[VerifyRule] = []
+    no_backup: bool = False
+    forced: bool = False
+    drift: dict[str, Any] | None = None
+    lock: str
+
+    @property
+    def target_path(self) -> Path:
+        return Path(self.target)
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def last_write(project: Project, target: str) -> dict[str, Any] | None:
+    """What liftgate last wrote to ``target`` (digest, fingerprint), from the ops store."""
+    if not project.has_state:
+        return None
+    for run in project.store.list_runs(target=target, status="ok", limit=1):
+        if "target_digest" in run.result:
+            return {**run.result, "run_id": run.run_id}
+    return None
+
+
+def _current_state(project: Project, target: Path) -> tuple[PathState, dict[str, Any] | None]:
+    last = last_write(project, str(target))
+    known = None
+    if last and last.get("target_fingerprint") and last.get("target_digest"):
+        known = (str(last["target_fingerprint"]), str(last["target_digest"]))
+    return PathState.read(target, known=known), last
+
+
+def _drift(
+    state: PathState, last: dict[str, Any] | None, force: bool, target_display: str
+) -> dict[str, Any] | None:
+    """Refuse (unless ``force``) when the target differs from what liftgate last wrote."""
+    if last is None:
+        return None
+    expected = last.get("target_digest")
+    if state.digest == expected:
+        return None
+    drift = {
+        "expected_digest": expected,
+        "found_digest": state.digest,
+        "last_run": last.get("run_id"),
+        "forced": force,
+    }
+    if not force:
+        found = "is gone" if state.kind == "absent" else "was changed"
+        raise DriftError(
+            f"{target_display} {found} since liftgate last wrote it (run {last.get('run_id')}); "
+            "refusing to overwrite the change",
+            hint="look at the change, then pass --force to replace it anyway",
+        )
+    return drift
+
+
+def _owner(st: os.stat_result) -> tuple[int | None, int | None]:
+    if os.geteuid() == 0:
+        return st.st_uid, st.st_gid
+    return None, None
+
+
+def plan_promotion(
+    project: Project,
+    *,
+    run_id: str,
+    staged: Path,
+    target: Path,
+    no_backup: bool,
+    expect_prefix: str | None,
+    force: bool,
+) -> FilePlan | None:
+    """Plan promoting ``staged`` onto ``target`` (both resolved and checked by the caller).
+
+    Returns None when the target already holds exactly the staged content (NOOP).
+    """
+    if staged == target:
+        raise PathError("the staged path and the target are the same file")
+    if staged.is_relative_to(target) or target.is_relative_to(staged):
+        raise PathError("the staged path and the target must not contain each other")
+    try:
+        st_staged = os.stat(staged)
+    except FileNotFoundError:
+        raise PathError(f"the staged path {display(staged, project.cwd)} does not exist") from None
+    if not (stat.S_ISREG(st_staged.st_mode) or stat.S_ISDIR(st_staged.st_mode)):
+        raise PathError(f"the staged path {display(staged, project.cwd)} is not a file or folder")
+    kind: Literal["file", "dir"] = "dir" if stat.S_ISDIR(st_staged.st_mode) else "file"
+    if not os.access(staged, os.R_OK) or (kind == "dir" and not os.access(staged, os.X_OK)):
+        raise PathError(f"the staged path {display(staged, project.cwd)} is not readable")
+    target_display = display(target, project.cwd)
+    if not target.parent.is_dir():
+        raise PathError(f"the folder of the target {target_display} does not exist")
+    if no_backup and not project.config.files.allow_no_backup:
+        raise GuardrailError(
+            "--no-backup is not allowed by this project's configuration",
+            hint="set [files] allow_no_backup = true in liftgate.toml to permit promotions "
+            "without a way back",
+        )
+
+    state, last = _current_state(project, target)
+    if state.kind != "absent" and state.kind != kind:
+        raise PathError(
+            f"the target {target_display} is a {'folder' if state.kind == 'dir' else 'file'} "
+            f"and the staged path is a {'folder' if kind == 'dir' else 'file'}"
+        )
+    drift = _drift(state, last, force, target_display)
+
+    root = next(r for r in project.config.roots if target.is_relative_to(r))
+    rel = target.relative_to(root).as_posix()
+    rules: list[VerifyRule] = list(project.config.files.verify)
+    if expect_prefix is not None:
+        rules.append(VerifyRule(glob="*", starts_with=expect_prefix))
+    failures = _check_staged_rules(staged, kind, rel, rules)
+    if failures:
+        raise GuardrailError(
+            "the staged content fails verification, nothing was changed: " + "; ".join(failures[:5])
+        )
+
+    source_digest = None
+    if kind == "dir":
+        source_digest = content_digest(staged)
+        if source_digest == state.digest:
+            return None
+    elif state.kind == "file" and os.stat(target).st_size == st_staged.st_size:
+        if content_digest(staged) == state.digest:
+            return None
+
+    if state.kind == "absent":
+        mode = stat.S_IMODE(st_staged.st_mode)
+        uid, gid = _owner(st_staged)
+    else:
+        st_target = os.stat(target)
+        mode = stat.S_IMODE(st_target.st_mode)
+        uid, gid = _owner(st_target)
+    backup = None if (no_backup or state.kind == "absent") else project.backup_dir(run_id) / "content"
+    return FilePlan(
+        action="promote",
+        run_id=run_id,
+        kind=kind,
+        target=str(target),
+        target_display=target_display,
+        source=str(staged),
+        staged_display=display(staged, project.cwd),
+        source_digest=source_digest,
+        before=Snapshot(
+            kind=state.kind,
+            digest=state.digest,
+            fingerprint=state.fingerprint,
+            size=os.stat(target).st_size if state.kind == "file" else None,
+        ),
+        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+        backup_path=str(backup) if backup else None,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        verify_rules=rules,
+        no_backup=no_backup,
+        forced=force,
+        drift=drift,
+        lock=lock_name(str(target)),
+    )
+
+
+def _check_staged_rules(
+    staged: Path, kind: str, rel: str, rules: list[VerifyRule]
+) -> list[str]:
+    if not rules:
+        return []
+    if kind == "file":
+        return check_rules(staged, rel, rules_for(rel, rules))
+    failures: list[str] = []
+    for path in sorted(p for p in staged.rglob("*") if p.is_file() and not p.is_symlink()):
+        inner = f"{rel}/{path.relative_to(staged).as_posix()}"
+        failures += check_rules(path, inner, rules_for(inner, rules))
+    return failures
+
+
+def promotions_in_force(project: Project, target: str) -> list[dict[str, Any]]:
+    """Promotions of ``target`` not yet undone, oldest first (from the verified history)."""
+    stack: list[dict[str, Any]] = []
+    for entry in project.history.find(target=target):
+        if entry.get("outcome") != "ok":
+            continue
+        if entry.get("action") == "promote":
+            stack.append(entry)
+        elif entry.get("action") == "rollback":
+            stack = [e for e in stack if e.get("run_id") != entry.get("undoes")]
+    return stack
+
+
+def plan_rollback(project: Project, *, run_id: str, target: Path, force: bool) -> FilePlan:
+    """Plan undoing the most recent promotion of ``target`` that is still in force."""
+    target_display = display(target, project.cwd)
+    if not project.has_state:
+        raise UsageError(f"there is no promotion of {target_display} left to roll back")
+    report = project.history.verify()
+    if not report.ok:
+        raise IntegrityError(
+            "the history does not verify, so no backup can be trusted to roll back: "
+            + report.problems[0],
+            hint="run liftgate history verify",
+        )
+    stack = promotions_in_force(project, str(target))
+    if not stack:
+        raise UsageError(f"there is no promotion of {target_display} left to roll back")
+    promo = stack[-1]
+    if not promo.get("backup_path") and promo.get("before_digest") is not None:
+        raise GuardrailError(
+            f"promotion {promo['run_id']} of {target_display} was made with --no-backup; "
+            "it cannot be rolled back"
+        )
+    kind: Literal["file", "dir"] = promo["kind"]
+    state, last = _current_state(project, target)
+    drift = _drift(state, last, force, target_display)
+    removes = promo.get("before_digest") is None
+    source: str | None = None
+    if not removes:
+        backup = Path(promo["backup_path"])
+        if not backup.exists():
+            raise IntegrityError(f"the backup {backup} of run {promo['run_id']} is missing")
+        found = content_digest(backup)
+        if found != promo["before_digest"]:
+            raise IntegrityError(
+                f"the backup of run {promo['run_id']} does not match its recorded sha256; "
+                "refusing to restore it"
+            )
+        source = str(backup)
+    mode = uid = gid = None
+    if source is not None:
+        st_src = os.stat(source)
+        mode = stat.S_IMODE(st_src.st_mode)
+        uid, gid = _owner(st_src)
+    backup_path = None
+    if state.kind != "absent":
+        backup_path = str(project.backup_dir(run_id) / "content")
+    return FilePlan(
+        action="rollback",
+        run_id=run_id,
+        kind=kind,
+        target=str(target),
+        target_display=target_display,
+        source=source,
+        staged_display=None,
+        source_digest=promo.get("before_digest"),
+        before=Snapshot(kind=state.kind, digest=state.digest, fingerprint=state.fingerprint),
+        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+        backup_path=backup_path,
+        undoes=promo["run_id"],
+        removes_target=removes,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        forced=force,
+        drift=drift,
+        lock=lock_name(str(target)),
+    )
+
+
+def text_diff(staged: Path, target: Path, label: str, limit: int = 2000) -> str | None:
+    """Unified diff from the target to the staged file when both are small UTF-8 text."""
+    try:
+        if staged.stat().st_size > (8 << 20):
+            return None
+        new = staged.read_text(encoding="utf-8").splitlines(keepends=True)
+        old = (
+            target.read_text(encoding="utf-8").splitlines(keepends=True)
+            if path_kind(target) == "file"
+            else []
+        )
+    except (UnicodeDecodeError, OSError):
+        return None
+    lines = list(difflib.unified_diff(old, new, f"a/{label}", f"b/{label}"))
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more diff lines)\n"]
+    return "".join(lines)

@@ -1,0 +1,105 @@
+"""The ops store: runs, their step journal, history heads and per-target locks.
+
+One small interface, two implementations (``sqlite`` for one host, ``postgres`` for several
+hosts sharing state); both pass ``tests/test_store_contract.py``.
+
+Contract, for every implementation:
+
+* ``create_run`` is called once per run id; a second call with the same id raises StoreError.
+* ``record_step`` appends to the run's journal; steps come back in the order recorded.
+* every write is committed before the method returns (a SIGKILL right after the call keeps it).
+* ``lock(name, wait)`` is an exclusive lock held by this process until the context exits or
+  the process dies (a killed holder never leaves a lock behind). ``wait=None`` or ``0`` fails
+  at once with LockedError; otherwise it waits up to ``wait`` seconds.
+* ``set_history_head`` replaces the head of one history (hash of its last line, line count).
+* nothing a store writes is a secret: callers redact before calling.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["HistoryHead", "OpsStore", "RunRecord", "StepRecord", "utcnow"]
+
+RUN_STATUSES = ("running", "ok", "failed", "noop", "undone", "awaiting_approval")
+
+
+def utcnow() -> str:
+    """Now, as RFC 3339 UTC with microseconds (sorts as text)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the store keeps it. ``plan`` and ``result`` are JSON-ready dicts."""
+
+    run_id: str
+    kind: str
+    action: str
+    target: str
+    host: str
+    state_dir: str
+    status: str
+    created_at: str
+    updated_at: str
+    plan: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    run_id: str
+    seq: int
+    name: str
+    state: str  # "started" | "done" | "failed"
+    at: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryHead:
+    key: str
+    head: str
+    count: int
+    updated_at: str
+
+
+class OpsStore(Protocol):
+    """What the engine needs from an ops store."""
+
+    def create_run(self, run: RunRecord) -> None: ...
+
+    def finish_run(
+        self, run_id: str, *, status: str, message: str, result: dict[str, Any]
+    ) -> None: ...
+
+    def set_run_status(self, run_id: str, status: str, message: str = "") -> None: ...
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def list_runs(
+        self,
+        *,
+        target: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]: ...
+
+    def record_step(
+        self, run_id: str, name: str, state: str, detail: dict[str, Any] | None = None
+    ) -> StepRecord: ...
+
+    def steps(self, run_id: str) -> list[StepRecord]: ...
+
+    def history_head(self, key: str) -> HistoryHead | None: ...
+
+    def set_history_head(self, key: str, head: str, count: int) -> None: ...
+
+    def lock(self, name: str, wait: float | None = None) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,253 @@
+"""SQLite ops store: one file in the state dir, file locks beside it.
+
+The database runs in WAL mode with ``synchronous=NORMAL``: a committed write survives the
+death of the process (SIGKILL), which is what recovery needs; the file targets themselves
+are made durable by fsync, and recovery probes them rather than trusting the journal alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from liftgate.errors import LockedError, StoreError
+from liftgate.store.base import HistoryHead, RunRecord, StepRecord, utcnow
+
+__all__ = ["SqliteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    host TEXT NOT NULL,
+    state_dir TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT,
+    plan TEXT NOT NULL,
+    result TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_target ON runs (target, created_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS history_heads (
+    key TEXT PRIMARY KEY,
+    head TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+_RUN_COLUMNS = (
+    "run_id, kind, action, target, host, state_dir, status, created_at, updated_at, "
+    "finished_at, plan, result, message"
+)
+
+
+def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        kind=row[1],
+        action=row[2],
+        target=row[3],
+        host=row[4],
+        state_dir=row[5],
+        status=row[6],
+        created_at=row[7],
+        updated_at=row[8],
+        finished_at=row[9],
+        plan=json.loads(row[10]),
+        result=json.loads(row[11]),
+        message=row[12],
+    )
+
+
+class SqliteStore:
+    """Ops store in ``<state_dir>/ops.sqlite``; locks are files in ``<state_dir>/locks``."""
+
+    def __init__(self, path: Path, lock_dir: Path) -> None:
+        self.path = path
+        self.lock_dir = lock_dir
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=60000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the ops store {path}: {exc}") from exc
+
+    # runs -----------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> None:
+        try:
+            self._db.execute(
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.run_id,
+                    run.kind,
+                    run.action,
+                    run.target,
+                    run.host,
+                    run.state_dir,
+                    run.status,
+                    run.created_at,
+                    run.updated_at,
+                    run.finished_at,
+                    json.dumps(run.plan, sort_keys=True),
+                    json.dumps(run.result, sort_keys=True),
+                    run.message,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"run {run.run_id} already exists in the ops store") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot record run {run.run_id}: {exc}") from exc
+
+    def finish_run(
+        self, run_id: str, *, status: str, message: str, result: dict[str, Any]
+    ) -> None:
+        now = utcnow()
+        self._exec(
+            "UPDATE runs SET status=?, message=?, result=?, updated_at=?, finished_at=? "
+            "WHERE run_id=?",
+            (status, message, json.dumps(result, sort_keys=True), now, now, run_id),
+        )
+
+    def set_run_status(self, run_id: str, status: str, message: str = "") -> None:
+        self._exec(
+            "UPDATE runs SET status=?, message=?, updated_at=? WHERE run_id=?",
+            (status, message, utcnow(), run_id),
+        )
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        row = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,))
+        return _run_from_row(row[0]) if row else None
+
+    def list_runs(
+        self,
+        *,
+        target: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        where: list[str] = []
+        args: list[Any] = []
+        if target is not None:
+            where.append("target=?")
+            args.append(target)
+        if status is not None:
+            where.append("status=?")
+            args.append(status)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, run_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_run_from_row(r) for r in self._query(sql, tuple(args))]
+
+    # steps ----------------------------------------------------------------
+    def record_step(
+        self, run_id: str, name: str, state: str, detail: dict[str, Any] | None = None
+    ) -> StepRecord:
+        at = utcnow()
+        body = json.dumps(detail or {}, sort_keys=True)
+        try:
+            cur = self._db.execute(
+                "INSERT INTO steps (run_id, seq, name, state, at, detail) "
+                "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM steps WHERE run_id=? "
+                "RETURNING seq",
+                (run_id, name, state, at, body, run_id),
+            )
+            seq = int(cur.fetchone()[0])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot journal step {name} of run {run_id}: {exc}") from exc
+        return StepRecord(run_id=run_id, seq=seq, name=name, state=state, at=at, detail=detail or {})
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        rows = self._query(
+            "SELECT run_id, seq, name, state, at, detail FROM steps WHERE run_id=? ORDER BY seq",
+            (run_id,),
+        )
+        return [
+            StepRecord(run_id=r[0], seq=r[1], name=r[2], state=r[3], at=r[4], detail=json.loads(r[5]))
+            for r in rows
+        ]
+
+    # history heads --------------------------------------------------------
+    def history_head(self, key: str) -> HistoryHead | None:
+        rows = self._query(
+            "SELECT key, head, count, updated_at FROM history_heads WHERE key=?", (key,)
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return HistoryHead(key=r[0], head=r[1], count=int(r[2]), updated_at=r[3])
+
+    def set_history_head(self, key: str, head: str, count: int) -> None:
+        self._exec(
+            "INSERT INTO history_heads (key, head, count, updated_at) VALUES (?,?,?,?) "
+            "ON CONFLICT (key) DO UPDATE SET head=excluded.head, count=excluded.count, "
+            "updated_at=excluded.updated_at",
+            (key, head, count, utcnow()),
+        )
+
+    # locks ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, wait: float | None = None) -> Iterator[None]:
+        self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+        flock = filelock.FileLock(str(self.lock_dir / f"{digest}.lock"), is_singleton=False)
+        timeout = wait if wait and wait > 0 else 0
+        started = time.monotonic()
+        try:
+            flock.acquire(timeout=timeout, poll_interval=0.02)
+        except filelock.Timeout as exc:
+            waited = time.monotonic() - started
+            raise LockedError(
+                f"another liftgate operation holds the lock on {name}"
+                + (f" (waited {waited:.1f}s)" if timeout else ""),
+                hint="retry later, or pass --wait SECONDS to wait for it",
+            ) from exc
+        try:
+            yield
+        finally:
+            flock.release()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # internals ------------------------------------------------------------
+    def _exec(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the ops store {self.path}: {exc}") from exc
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            return list(self._db.execute(sql, args).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the ops store {self.path}: {exc}") from exc

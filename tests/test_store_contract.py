@@ -1,0 +1,548 @@
+"""The ops store contract (``liftgate.store.base``), run against both stores.
+
+Every test taking ``spec`` runs twice: on a SQLite store in ``tmp_path`` and on a PostgreSQL
+store in a fresh database of a private cluster started once per session. Lock tests use real
+OS processes (``python -c``) as the other holder. PostgreSQL failing to start fails the
+tests: nothing here skips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from liftgate.errors import LockedError, StoreError
+from liftgate.store.base import OpsStore, RunRecord, StepRecord
+from liftgate.store.postgres import PostgresStore
+from liftgate.store.sqlite import SqliteStore
+from support.pgcluster import PgCluster, start_cluster
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+T0 = "2024-05-01T10:00:00.000000Z"
+
+# Takes the lock ``name`` in its own process, reports on stdout, holds it ``hold`` seconds,
+# releases it, then lingers ``linger`` seconds (still alive) before exiting.
+_HOLDER = r"""
+import json, sys, time
+from pathlib import Path
+from liftgate.errors import LockedError
+spec, name = json.loads(sys.argv[1]), sys.argv[2]
+hold, linger, wait = float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+if spec["kind"] == "sqlite":
+    from liftgate.store.sqlite import SqliteStore
+    store = SqliteStore(Path(spec["path"]), Path(spec["lock_dir"]))
+else:
+    from liftgate.store.postgres import PostgresStore
+    store = PostgresStore(spec["dsn"])
+try:
+    with store.lock(name, wait=wait or None):
+        print("held", flush=True)
+        time.sleep(hold)
+except LockedError:
+    print("locked", flush=True)
+    sys.exit(3)
+print("released", flush=True)
+time.sleep(linger)
+store.close()
+"""
+
+
+# fixtures ---------------------------------------------------------------------------------
+@dataclasses.dataclass
+class StoreSpec:
+    """How to open (again, from any thread or process) the store under test."""
+
+    kind: str
+    params: dict[str, str]
+    opened: list[OpsStore] = dataclasses.field(default_factory=list)
+
+    def open(self, *, track: bool = True) -> OpsStore:
+        """A new store; closed at teardown unless ``track`` is false (threads close their own)."""
+        store: OpsStore
+        if self.kind == "sqlite":
+            store = SqliteStore(Path(self.params["path"]), Path(self.params["lock_dir"]))
+        else:
+            store = PostgresStore(self.params["dsn"])
+        if track:
+            self.opened.append(store)
+        return store
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **self.params})
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+    cluster = start_cluster(tmp_path_factory.mktemp("pg"))
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: PgCluster) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    dbname = f"t_{uuid.uuid4().hex}"
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    yield pg_cluster.conninfo(dbname)
+    with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def _sqlite_params(tmp_path: Path) -> dict[str, str]:
+    return {"path": str(tmp_path / "state" / "ops.sqlite"), "lock_dir": str(tmp_path / "locks")}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
+    if request.param == "sqlite":
+        s = StoreSpec("sqlite", _sqlite_params(tmp_path))
+    else:
+        s = StoreSpec("postgres", {"dsn": request.getfixturevalue("pg_dsn")})
+    yield s
+    for store in s.opened:
+        store.close()
+
+
+@pytest.fixture
+def store(spec: StoreSpec) -> OpsStore:
+    return spec.open()
+
+
+# helpers ----------------------------------------------------------------------------------
+def make_run(run_id: str, **changes: Any) -> RunRecord:
+    run = RunRecord(
+        run_id=run_id,
+        kind="files",
+        action="promote",
+        target="web",
+        host="build-1",
+        state_dir="/srv/liftgate/.liftgate",
+        status="running",
+        created_at=T0,
+        updated_at=T0,
+        plan={"copy": [{"src": "a", "dst": "b"}], "bytes": 12},
+        message="",
+    )
+    return dataclasses.replace(run, **changes)
+
+
+class Holder:
+    """A ``python -c`` process taking a store lock; its stdout lines arrive on a queue."""
+
+    def __init__(
+        self, spec: StoreSpec, name: str, *, hold: float, linger: float = 0, wait: float = 0
+    ) -> None:
+        argv = [sys.executable, "-c", _HOLDER, spec.to_json(), name, str(hold), str(linger)]
+        self.proc = subprocess.Popen(
+            [*argv, str(wait)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+        self.lines.put("<eof>")
+
+    def expect(self, line: str, timeout: float = 30) -> None:
+        got = self.lines.get(timeout=timeout)
+        assert got == line, f"holder said {got!r}, expected {line!r}"
+
+    def close(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        code = self.proc.wait(timeout=30)
+        self._reader.join(timeout=30)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return code
+
+    def __enter__(self) -> Holder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def assert_locked_at_once(store: OpsStore, name: str, wait: float | None = None) -> None:
+    started = time.monotonic()
+    with pytest.raises(LockedError) as info, store.lock(name, wait=wait):
+        pytest.fail("took a lock another process holds")
+    assert time.monotonic() - started < 1.0
+    assert info.value.message.startswith(f"another liftgate operation holds the lock on {name}")
+    assert info.value.hint
+
+
+# runs -------------------------------------------------------------------------------------
+def test_create_and_get_run_round_trips_every_field(store: OpsStore) -> None:
+    run = make_run(
+        "r-1",
+        plan={"nested": {"b": [1, 2.5, None, True], "a": "é ✓"}, "empty": {}},
+        result={"z": 1, "a": [{"k": "v"}]},
+        message="hello",
+        finished_at="2024-05-01T10:00:05.000000Z",
+    )
+    store.create_run(run)
+    assert store.get_run("r-1") == run
+    assert store.get_run("missing") is None
+
+
+def test_duplicate_run_id_raises_store_error(store: OpsStore) -> None:
+    store.create_run(make_run("dup", message="first"))
+    with pytest.raises(StoreError, match=r"^run dup already exists in the ops store$"):
+        store.create_run(make_run("dup", message="second"))
+    got = store.get_run("dup")
+    assert got is not None and got.message == "first"
+
+
+def test_list_runs_newest_first_with_filters_and_limit(store: OpsStore) -> None:
+    runs = [
+        make_run("a1", target="web", status="ok", created_at="2024-05-01T10:00:01.000000Z"),
+        make_run("a2", target="db", status="failed", created_at="2024-05-01T10:00:02.000000Z"),
+        make_run("a3", target="web", status="failed", created_at="2024-05-01T10:00:03.000000Z"),
+        make_run("a4", target="web", status="ok", created_at="2024-05-01T10:00:04.000000Z"),
+        # Same instant as a4: the run id breaks the tie (descending).
+        make_run("a5", target="db", status="ok", created_at="2024-05-01T10:00:04.000000Z"),
+    ]
+    for run in runs:
+        store.create_run(run)
+
+    def ids(found: list[RunRecord]) -> list[str]:
+        return [r.run_id for r in found]
+
+    assert ids(store.list_runs()) == ["a5", "a4", "a3", "a2", "a1"]
+    assert store.list_runs()[0] == runs[4]
+    assert ids(store.list_runs(target="web")) == ["a4", "a3", "a1"]
+    assert ids(store.list_runs(status="failed")) == ["a3", "a2"]
+    assert ids(store.list_runs(target="web", status="ok")) == ["a4", "a1"]
+    assert ids(store.list_runs(limit=2)) == ["a5", "a4"]
+    assert ids(store.list_runs(target="db", limit=1)) == ["a5"]
+    assert store.list_runs(target="nowhere") == []
+
+
+def test_finish_run_sets_outcome_and_timestamps(store: OpsStore) -> None:
+    run = make_run("f1")
+    store.create_run(run)
+    store.finish_run("f1", status="ok", message="done", result={"copied": 3, "files": ["a"]})
+    got = store.get_run("f1")
+    assert got is not None
+    assert (got.status, got.message, got.result) == ("ok", "done", {"copied": 3, "files": ["a"]})
+    assert got.finished_at is not None and RFC3339.match(got.finished_at)
+    assert got.updated_at == got.finished_at and got.updated_at > run.updated_at
+    assert (got.created_at, got.plan) == (run.created_at, run.plan)
+
+
+def test_set_run_status_updates_status_message_and_updated_at(store: OpsStore) -> None:
+    store.create_run(make_run("s1", message="started"))
+    store.set_run_status("s1", "awaiting_approval", "needs a second pair of eyes")
+    first = store.get_run("s1")
+    assert first is not None
+    assert (first.status, first.message) == ("awaiting_approval", "needs a second pair of eyes")
+    assert RFC3339.match(first.updated_at) and first.updated_at > T0
+    assert first.finished_at is None
+    store.set_run_status("s1", "running")
+    second = store.get_run("s1")
+    assert second is not None
+    assert (second.status, second.message) == ("running", "")
+    assert second.updated_at >= first.updated_at
+    assert second.created_at == T0
+
+
+def test_closed_store_raises_store_error(spec: StoreSpec) -> None:
+    store = spec.open()
+    store.create_run(make_run("c1"))
+    store.close()
+    with pytest.raises(StoreError):
+        store.get_run("c1")
+    with pytest.raises(StoreError):
+        store.set_run_status("c1", "ok")
+    assert spec.open().get_run("c1") == make_run("c1")
+
+
+# steps ------------------------------------------------------------------------------------
+def test_steps_come_back_in_order_with_detail(store: OpsStore) -> None:
+    store.create_run(make_run("st"))
+    store.create_run(make_run("other"))
+    detail = {"path": "/srv/é", "sizes": [1, 2, 3], "ok": True, "nested": {"y": None, "x": 0.5}}
+    recorded = [
+        store.record_step("st", "backup", "started"),
+        store.record_step("st", "backup", "done", detail),
+        store.record_step("other", "copy", "started", {"n": 1}),
+        store.record_step("st", "copy", "failed", {"error": "disk full"}),
+    ]
+    assert [s.seq for s in recorded] == [1, 2, 1, 3]
+    assert recorded[0] == StepRecord("st", 1, "backup", "started", recorded[0].at, {})
+    assert all(RFC3339.match(s.at) for s in recorded)
+    steps = store.steps("st")
+    assert steps == [recorded[0], recorded[1], recorded[3]]
+    assert steps[1].detail == detail
+    assert store.steps("other") == [recorded[2]]
+    assert store.steps("missing") == []
+
+
+def test_record_step_from_concurrent_writers_keeps_unique_consecutive_seqs(
+    spec: StoreSpec,
+) -> None:
+    spec.open().create_run(make_run("busy"))
+    writers, per_writer = 6, 20
+    barrier = threading.Barrier(writers)
+    errors: list[BaseException] = []
+    returned: list[StepRecord] = []
+
+    def write(worker: int) -> None:
+        # One store (one connection) per thread: the stores' own concurrency is under test.
+        try:
+            own = spec.open(track=False)
+            try:
+                barrier.wait()
+                for i in range(per_writer):
+                    returned.append(own.record_step("busy", f"w{worker}", "done", {"i": i}))
+            finally:
+                own.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    steps = spec.open().steps("busy")
+    assert [s.seq for s in steps] == list(range(1, writers * per_writer + 1))
+    assert sorted(s.seq for s in returned) == [s.seq for s in steps]
+    for w in range(writers):
+        mine = [s.detail["i"] for s in steps if s.name == f"w{w}"]
+        assert mine == list(range(per_writer))  # each writer's steps in its own order
+
+
+# history heads ----------------------------------------------------------------------------
+def test_history_head_absent_then_set_then_replaced(store: OpsStore) -> None:
+    assert store.history_head("web") is None
+    store.set_history_head("web", "sha256:aaa", 1)
+    first = store.history_head("web")
+    assert first is not None
+    assert (first.key, first.head, first.count) == ("web", "sha256:aaa", 1)
+    assert RFC3339.match(first.updated_at)
+    store.set_history_head("web", "sha256:bbb", 2)
+    second = store.history_head("web")
+    assert second is not None
+    assert (second.head, second.count) == ("sha256:bbb", 2)
+    assert second.updated_at >= first.updated_at
+    assert store.history_head("db") is None
+
+
+# locks ------------------------------------------------------------------------------------
+def test_lock_held_by_another_process_fails_at_once(spec: StoreSpec, store: OpsStore) -> None:
+    with Holder(spec, "target:web", hold=60) as holder:
+        holder.expect("held")
+        assert_locked_at_once(store, "target:web")
+        assert_locked_at_once(store, "target:web", wait=0)
+        with store.lock("target:db"):  # another name is free
+            pass
+        assert holder.proc.poll() is None
+
+
+def test_lock_waits_for_the_holder_to_release(spec: StoreSpec, store: OpsStore) -> None:
+    with Holder(spec, "target:web", hold=0.6, linger=30) as holder:
+        holder.expect("held")
+        started = time.monotonic()
+        with store.lock("target:web", wait=2):
+            waited = time.monotonic() - started
+            # Released by leaving its context, not by dying: the holder is still alive.
+            assert holder.proc.poll() is None
+        holder.expect("released")
+    assert 0.2 < waited < 2
+
+
+def test_lock_wait_gives_up_after_wait_seconds(spec: StoreSpec, store: OpsStore) -> None:
+    with Holder(spec, "target:web", hold=60) as holder:
+        holder.expect("held")
+        started = time.monotonic()
+        with (
+            pytest.raises(LockedError, match=r"holds the lock on target:web \(waited"),
+            store.lock("target:web", wait=0.4),
+        ):
+            pytest.fail("took a lock another process holds")
+        assert 0.4 <= time.monotonic() - started < 2
+
+
+def test_lock_of_a_killed_holder_is_released(spec: StoreSpec, store: OpsStore) -> None:
+    with Holder(spec, "target:web", hold=600) as holder:
+        holder.expect("held")
+        assert_locked_at_once(store, "target:web")
+        os.kill(holder.proc.pid, signal.SIGKILL)
+        assert holder.close() == -signal.SIGKILL
+    with Holder(spec, "target:web", hold=0, wait=5) as successor:
+        successor.expect("held")
+        successor.expect("released")
+        assert successor.proc.wait(timeout=30) == 0
+
+
+def test_lock_is_released_after_context_exit(spec: StoreSpec, store: OpsStore) -> None:
+    other = spec.open()
+    with store.lock("target:web"):
+        assert_locked_at_once(other, "target:web")  # another store of this process
+        assert_locked_at_once(store, "target:web")  # not reentrant either
+    with other.lock("target:web"):
+        pass
+    with pytest.raises(RuntimeError, match="boom"), store.lock("target:web"):
+        raise RuntimeError("boom")
+    with Holder(spec, "target:web", hold=0) as holder:  # and another process
+        holder.expect("held")
+        holder.expect("released")
+        assert holder.proc.wait(timeout=30) == 0
+
+
+# schema -----------------------------------------------------------------------------------
+def test_schema_is_created_idempotently(spec: StoreSpec) -> None:
+    # Stores starting at once on an empty database: schema creation must not race.
+    starters = 6
+    barrier = threading.Barrier(starters)
+    errors: list[BaseException] = []
+
+    def start(n: int) -> None:
+        try:
+            barrier.wait()
+            own = spec.open(track=False)
+            try:
+                own.set_history_head(f"k{n}", "h", n)
+            finally:
+                own.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(starters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+
+    first, second = spec.open(), spec.open()  # and again, one after the other
+    first.create_run(make_run("kept"))
+    assert second.get_run("kept") == make_run("kept")
+    heads = [second.history_head(f"k{n}") for n in range(starters)]
+    assert [h.count for h in heads if h is not None] == list(range(starters))
+
+
+def test_postgres_schema_lives_in_ops(pg_dsn: str) -> None:
+    store = PostgresStore(pg_dsn)
+    try:
+        with psycopg.connect(pg_dsn) as conn:
+            rows = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema='ops' "
+                "ORDER BY table_name"
+            ).fetchall()
+            types = conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema='ops' AND data_type='jsonb' ORDER BY column_name"
+            ).fetchall()
+    finally:
+        store.close()
+    assert rows == [("history_heads",), ("runs",), ("steps",)]
+    assert types == [("detail",), ("plan",), ("result",)]
+
+
+# both stores ------------------------------------------------------------------------------
+def _scenario(store: OpsStore) -> dict[str, Any]:
+    """The same calls on any store; what it returns, with store-made timestamps masked."""
+    store.create_run(make_run("x1", plan={"zeta": 1, "alpha": {"b": 2, "a": [3, {"d": 4}]}}))
+    store.create_run(make_run("x2", target="db", created_at="2024-05-02T00:00:00.000000Z"))
+    store.record_step("x1", "backup", "started")
+    store.record_step("x1", "backup", "done", {"sha256": "abc", "bytes": 10, "ratio": 0.25})
+    store.finish_run("x1", status="ok", message="promoted", result={"b": [], "a": "é"})
+    store.set_run_status("x2", "failed", "copy failed")
+    store.set_history_head("web", "sha256:abc", 7)
+
+    def mask(record: Any) -> str:
+        data = dataclasses.asdict(record)
+        for key in ("at", "updated_at", "finished_at"):
+            if data.get(key) is not None and data[key] != T0:
+                assert RFC3339.match(data[key])
+                data[key] = "<now>"
+        return json.dumps(data, ensure_ascii=False)  # keeps key order: it must match too
+
+    return {
+        "runs": [mask(r) for r in store.list_runs()],
+        "get": mask(store.get_run("x1")),
+        "steps": [mask(s) for s in store.steps("x1")],
+        "head": mask(store.history_head("web")),
+    }
+
+
+def test_both_stores_return_identical_records(tmp_path: Path, pg_dsn: str) -> None:
+    lite = SqliteStore(tmp_path / "ops.sqlite", tmp_path / "locks")
+    pg = PostgresStore(pg_dsn)
+    try:
+        from_sqlite, from_postgres = _scenario(lite), _scenario(pg)
+    finally:
+        lite.close()
+        pg.close()
+    assert from_sqlite == from_postgres
+    assert '"plan": {"alpha": {"a": [3, {"d": 4}], "b": 2}, "zeta": 1}' in from_sqlite["get"]
+
+
+# postgres only: secrets -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "host=/nonexistent/dir port=1 dbname=opsdb user=ops password=Sekrit-Pa55",
+        "postgresql://ops:Sekrit-Pa55@localhost:1/opsdb",
+        "host=/x dbname=opsdb password Sekrit-Pa55",  # not even a valid DSN
+        "host=/x dbname=opsdb password='Sekrit-Pa55",
+    ],
+)
+def test_postgres_errors_never_show_the_password(dsn: str) -> None:
+    with pytest.raises(StoreError) as info:
+        PostgresStore(dsn)
+    shown = f"{info.value.message} {info.value.hint}"
+    assert "Sekrit-Pa55" not in shown
+    assert "opsdb" in shown or "not a valid libpq connection string" in shown
+
+
+def test_postgres_store_description_hides_the_password(pg_dsn: str) -> None:
+    # The test cluster trusts local connections, so a password is accepted and ignored.
+    store = PostgresStore(f"{pg_dsn} password=Sekrit-Pa55")
+    try:
+        store.set_history_head("k", "h", 1)
+        assert "Sekrit-Pa55" not in store.where
+        assert store.history_head("k") is not None
+    finally:
+        store.close()
+
+
+def test_postgres_lost_connection_raises_store_error(pg_dsn: str, pg_cluster: PgCluster) -> None:
+    store = PostgresStore(pg_dsn)
+    dbname = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"]
+    try:
+        with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (dbname,),
+            )
+        with pytest.raises(StoreError, match=r"^cannot read the PostgreSQL ops store t_"):
+            store.get_run("x")
+    finally:
+        store.close()
