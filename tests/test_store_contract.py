@@ -417,15 +417,27 @@ def test_lock_is_released_after_context_exit(spec: StoreSpec, store: OpsStore) -
 
 # schema -----------------------------------------------------------------------------------
 def test_schema_is_created_idempotently(spec: StoreSpec) -> None:
-    # Stores starting at once on an empty database: schema creation must not race.
-    starters = 6
+    first = spec.open()
+    first.create_run(make_run("kept"))
+    first.set_history_head("web", "h", 3)
+    second = spec.open()  # opens the existing schema, keeps what is there
+    assert second.get_run("kept") == make_run("kept")
+    second.create_run(make_run("added"))
+    assert [r.run_id for r in first.list_runs()] == ["kept", "added"]  # same instant: id desc
+    head = second.history_head("web")
+    assert head is not None and head.count == 3
+
+
+def test_postgres_stores_starting_at_once_create_the_schema_once(pg_dsn: str) -> None:
+    # The DDL runs under an advisory lock: concurrent first starts must not collide.
+    starters = 8
     barrier = threading.Barrier(starters)
     errors: list[BaseException] = []
 
     def start(n: int) -> None:
         try:
             barrier.wait()
-            own = spec.open(track=False)
+            own = PostgresStore(pg_dsn)
             try:
                 own.set_history_head(f"k{n}", "h", n)
             finally:
@@ -439,11 +451,11 @@ def test_schema_is_created_idempotently(spec: StoreSpec) -> None:
     for t in threads:
         t.join(timeout=120)
     assert errors == []
-
-    first, second = spec.open(), spec.open()  # and again, one after the other
-    first.create_run(make_run("kept"))
-    assert second.get_run("kept") == make_run("kept")
-    heads = [second.history_head(f"k{n}") for n in range(starters)]
+    store = PostgresStore(pg_dsn)
+    try:
+        heads = [store.history_head(f"k{n}") for n in range(starters)]
+    finally:
+        store.close()
     assert [h.count for h in heads if h is not None] == list(range(starters))
 
 

@@ -41,6 +41,10 @@ def run_demo(say: Callable[[str], None], keep: bool = False) -> Path:
     return sandbox
 
 
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 def _tour(root: Path, say: Callable[[str], None]) -> None:
     say(f"sandbox: {root}")
     (root / "liftgate.toml").write_text(CONFIG)
@@ -95,9 +99,9 @@ def _tour(root: Path, say: Callable[[str], None]) -> None:
         (staged / "site" / "index.html").write_text("<h1>v2</h1>\n")
         (staged / "site" / "about.html").write_text("<p>new page</p>\n")
         res_dir = promote(project, ".m2m/staged/site", "site")
-        say(f"   {res_dir.status}: {res_dir.message}; files: {sorted(p.name for p in (root / 'site').iterdir())}")
+        say(f"   {res_dir.status}: {res_dir.message}; files: {_names(root / 'site')}")
         back_dir = rollback(project, "site")
-        say(f"   {back_dir.status}: {back_dir.message}; files: {sorted(p.name for p in (root / 'site').iterdir())}")
+        say(f"   {back_dir.status}: {back_dir.message}; files: {_names(root / 'site')}")
 
         say("7. history verify: the hash chain and its head in the ops store")
         report = project.history.verify()

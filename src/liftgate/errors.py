@@ -2,17 +2,17 @@
 
 Hierarchy::
 
-    LiftgateError                 exit 1   base; carries a one-sentence message and a hint
+    LiftgateError                 exit 1   base: a one-sentence message and a hint
     ├── UsageError                exit 2   bad input from the user: nothing was changed
     │   ├── ConfigError           exit 2   liftgate.toml is missing a value or has a wrong one
-    │   └── PathError             exit 2   a path is outside its root, inside the state dir, a glob...
-    ├── GuardrailError            exit 3   a guardrail refused the operation: nothing was changed
-    │   └── DriftError            exit 3   the target was edited by hand since liftgate last wrote it
+    │   └── PathError             exit 2   a path outside its root, in the state dir, a glob
+    ├── GuardrailError            exit 3   a guardrail refused the operation: nothing changed
+    │   └── DriftError            exit 3   the target was edited since liftgate last wrote it
     ├── LockedError               exit 4   another operation holds the target's lock
     ├── VerificationError         exit 5   a checksum or a verification rule failed
     ├── IntegrityError            exit 6   history, evidence or a backup does not verify
     ├── StoreError                exit 7   the ops store cannot be read or written
-    └── OperationError            exit 8   a step failed while running (the run says what was undone)
+    └── OperationError            exit 8   a step failed (the run says what was undone)
 
 Foreign exceptions (OSError, sqlite3.Error, psycopg.Error) are translated at the boundary
 with ``raise SomeError(...) from exc``; the CLI prints ``message`` (and ``hint``), never a

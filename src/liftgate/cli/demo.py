@@ -21,6 +21,8 @@ def register(app: typer.Typer) -> None:
 
         def body() -> None:
             folder = run_demo(lambda line: out.print(escape(line)), keep=keep)
-            out.print(f"[green]demo finished[/]{' (kept ' + escape(str(folder)) + ')' if keep else ''}")
+            out.print(
+                f"[green]demo finished[/]{' (kept ' + escape(str(folder)) + ')' if keep else ''}"
+            )
 
         guarded("demo", False, body)

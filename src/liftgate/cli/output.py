@@ -34,7 +34,9 @@ def set_redactor(redactor: Redactor) -> None:
     _redactor = redactor
 
 
-def emit(payload: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], None] | None = None) -> None:
+def emit(
+    payload: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], None] | None = None
+) -> None:
     """Print ``payload`` and exit with the code its status calls for."""
     payload = _redactor.data(payload)
     status = payload.get("status", "OK")
@@ -65,8 +67,14 @@ def fail(action: str, exc: BaseException, as_json: bool) -> None:
             traceback.print_exc()
     message = _redactor.text(message)
     if as_json:
-        payload = {"status": "FAIL", "action": action, "run_id": None, "message": message,
-                   "error": name, "hint": hint}
+        payload = {
+            "status": "FAIL",
+            "action": action,
+            "run_id": None,
+            "message": message,
+            "error": name,
+            "hint": hint,
+        }
         sys.stdout.write(json.dumps(_redactor.data(payload)) + "\n")
     else:
         err.print(f"[red]error:[/] {escape(message)}")

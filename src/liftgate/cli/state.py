@@ -109,8 +109,15 @@ def history_verify(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     def body() -> None:
         project = open_project(ctx)
         if not project.has_state:
-            emit({"status": "NOOP", "action": "history verify", "run_id": None,
-                  "message": "no history yet"}, as_json)
+            emit(
+                {
+                    "status": "NOOP",
+                    "action": "history verify",
+                    "run_id": None,
+                    "message": "no history yet",
+                },
+                as_json,
+            )
         report = project.history.verify()
         payload = {
             "status": "OK" if report.ok else "FAIL",

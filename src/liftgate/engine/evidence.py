@@ -33,7 +33,9 @@ def _dumps(data: Any) -> str:
 class EvidenceBundle:
     """The evidence folder of one run. Files are written whole; the manifest seals them."""
 
-    def __init__(self, root: Path, run_id: str, redactor: Redactor, summary_name: str = "summary.md"):
+    def __init__(
+        self, root: Path, run_id: str, redactor: Redactor, summary_name: str = "summary.md"
+    ):
         self.dir = root / run_id
         self.run_id = run_id
         self.redactor = redactor
@@ -66,8 +68,9 @@ class EvidenceBundle:
 
     def files(self) -> list[Path]:
         return sorted(
-            p for p in self.dir.rglob("*") if p.is_file() and p.name != MANIFEST
-            and not p.name.startswith(".")
+            p
+            for p in self.dir.rglob("*")
+            if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
         )
 
     def seal(self) -> Path:

@@ -207,7 +207,9 @@ class History:
         head = prev if lines else None
         if recorded is None:
             if count:
-                problems.append(f"the ops store has no head for this history but it has {count} lines")
+                problems.append(
+                    f"the ops store has no head for this history but it has {count} lines"
+                )
         else:
             if recorded.count != count:
                 problems.append(

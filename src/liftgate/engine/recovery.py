@@ -51,13 +51,13 @@ def _handler(kind: str) -> Handler:
 
 def interrupted_runs(project: Project, target: str | None = None) -> list[RunRecord]:
     runs = project.store.list_runs(status="running", target=target)
-    mine = [
-        r for r in runs if r.host == project.host and r.state_dir == str(project.state_dir)
-    ]
+    mine = [r for r in runs if r.host == project.host and r.state_dir == str(project.state_dir)]
     return sorted(mine, key=lambda r: (r.created_at, r.run_id))
 
 
-def recover(project: Project, *, target: str | None = None, lock_held: bool = False) -> list[Outcome]:
+def recover(
+    project: Project, *, target: str | None = None, lock_held: bool = False
+) -> list[Outcome]:
     """Recover every interrupted run (on ``target`` only, when given).
 
     ``lock_held``: the caller already holds ``target``'s lock (a mutating command recovering

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 from liftgate.engine.paths import display
@@ -19,7 +18,9 @@ __all__ = ["promote", "rollback"]
 
 def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult:
     if plan is None:
-        return FileResult(status="NOOP", action=action, message="the target already holds this content")
+        return FileResult(
+            status="NOOP", action=action, message="the target already holds this content"
+        )
     return FileResult(
         status="OK",
         action=action,
@@ -104,11 +105,10 @@ def rollback(
     run_id = new_run_id()
     inputs = {"command": "rollback", "target": target, "force": force, "cwd": str(project.cwd)}
     if dry_run:
-        return _dry_run(plan_rollback(project, run_id=run_id, target=target_path, force=force),
-                        "rollback", None)
+        return _dry_run(
+            plan_rollback(project, run_id=run_id, target=target_path, force=force), "rollback", None
+        )
     with project.store.lock(lock_name(str(target_path)), wait=wait):
         recover(project, target=str(target_path), lock_held=True)
         plan = plan_rollback(project, run_id=run_id, target=target_path, force=force)
         return execute(project, plan, inputs)
-
-

@@ -84,12 +84,14 @@ def _stage(run: Run, project: Project, plan: FilePlan) -> None:
                 after.st_size,
                 after.st_mtime_ns,
             ):
-                raise OperationError(f"{source} changed while it was being copied; nothing was changed")
+                raise OperationError(
+                    f"{source} changed while it was being copied; nothing was changed"
+                )
         else:
             copy_tree_durable(source, temp)
             if plan.mode is not None:
                 os.chmod(temp, plan.mode)
-            digest = content_digest(temp)
+            digest = content_digest(temp) or ""
         if plan.source_digest is not None and digest != plan.source_digest:
             raise IntegrityError(
                 f"the copy of {source} does not match the planned sha256 "
@@ -100,7 +102,9 @@ def _stage(run: Run, project: Project, plan: FilePlan) -> None:
         if plan.action == "promote":
             failures = _rule_failures(project, plan, temp)
             if failures:
-                raise OperationError("the staged content fails verification: " + "; ".join(failures[:5]))
+                raise OperationError(
+                    "the staged content fails verification: " + "; ".join(failures[:5])
+                )
         detail["digest"] = digest
 
 
@@ -118,7 +122,12 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
             method = link_or_copy_file(target, backup)
             linked = os.stat(backup)
             same_inode = (linked.st_dev, linked.st_ino) == (st.st_dev, st.st_ino)
-            if method == "link" and unchanged and same_inode and linked.st_mtime_ns == st.st_mtime_ns:
+            if (
+                method == "link"
+                and unchanged
+                and same_inode
+                and linked.st_mtime_ns == st.st_mtime_ns
+            ):
                 digest = plan.before.digest  # the same inode, unchanged since it was hashed
             else:
                 digest = content_digest(backup)
@@ -129,7 +138,8 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
         fsync_dir(backup.parent.parent)
         if digest != plan.before.digest:
             raise DriftError(
-                f"{plan.target_display} changed while liftgate was backing it up; nothing was changed"
+                f"{plan.target_display} changed while liftgate was backing it up; "
+                "nothing was changed"
             )
         detail.update(method=method, digest=digest, path=str(backup))
 
@@ -263,7 +273,9 @@ def _result(
     )
 
 
-def after_commit(run: Run, project: Project, plan: FilePlan, *, recovering: bool = False) -> FileResult:
+def after_commit(
+    run: Run, project: Project, plan: FilePlan, *, recovering: bool = False
+) -> FileResult:
     """Verify, revert on failure, clean up, append history, seal evidence. Idempotent."""
     expected = None if plan.removes_target else run.detail_of("stage").get("digest")
     if run.state_of("revert") is None:
@@ -300,8 +312,10 @@ def after_commit(run: Run, project: Project, plan: FilePlan, *, recovering: bool
         result=result,
         summary=_summary(plan, "OK", message, [f"- after sha256: {expected}"]),
         extra={
-            "verification.json": {"checks": ["sha256", *[r.glob for r in plan.verify_rules]],
-                                  "failures": []},
+            "verification.json": {
+                "checks": ["sha256", *[r.glob for r in plan.verify_rules]],
+                "failures": [],
+            },
             "history_entry.json": entry,
         },
     )
@@ -372,7 +386,9 @@ def execute(project: Project, plan: FilePlan, inputs: dict[str, Any]) -> FileRes
             raise
         if isinstance(exc, LiftgateError):
             raise type(exc)(message + " (the target was not changed)", hint=exc.hint) from exc
-        raise OperationError(f"{plan.action} failed, the target was not changed: {message}") from exc
+        raise OperationError(
+            f"{plan.action} failed, the target was not changed: {message}"
+        ) from exc
     return after_commit(run, project, plan)
 
 

@@ -148,8 +148,9 @@ def plan_promotion(
     if not (stat.S_ISREG(st_staged.st_mode) or stat.S_ISDIR(st_staged.st_mode)):
         raise PathError(f"the staged path {display(staged, project.cwd)} is not a file or folder")
     kind: Literal["file", "dir"] = "dir" if stat.S_ISDIR(st_staged.st_mode) else "file"
-    if not os.access(staged, os.R_OK) or (kind == "dir" and not os.access(staged, os.X_OK)):
-        raise PathError(f"the staged path {display(staged, project.cwd)} is not readable")
+    unreadable = _unreadable(staged, kind)
+    if unreadable is not None:
+        raise PathError(f"the staged path {display(unreadable, project.cwd)} is not readable")
     target_display = display(target, project.cwd)
     if not target.parent.is_dir():
         raise PathError(f"the folder of the target {target_display} does not exist")
@@ -184,9 +185,12 @@ def plan_promotion(
         source_digest = content_digest(staged)
         if source_digest == state.digest:
             return None
-    elif state.kind == "file" and os.stat(target).st_size == st_staged.st_size:
-        if content_digest(staged) == state.digest:
-            return None
+    elif (
+        state.kind == "file"
+        and os.stat(target).st_size == st_staged.st_size
+        and content_digest(staged) == state.digest
+    ):
+        return None
 
     if state.kind == "absent":
         mode = stat.S_IMODE(st_staged.st_mode)
@@ -195,7 +199,9 @@ def plan_promotion(
         st_target = os.stat(target)
         mode = stat.S_IMODE(st_target.st_mode)
         uid, gid = _owner(st_target)
-    backup = None if (no_backup or state.kind == "absent") else project.backup_dir(run_id) / "content"
+    backup = (
+        None if (no_backup or state.kind == "absent") else project.backup_dir(run_id) / "content"
+    )
     return FilePlan(
         action="promote",
         run_id=run_id,
@@ -224,9 +230,39 @@ def plan_promotion(
     )
 
 
-def _check_staged_rules(
-    staged: Path, kind: str, rel: str, rules: list[VerifyRule]
-) -> list[str]:
+def _unreadable(staged: Path, kind: str) -> Path | None:
+    """The first staged file or folder that cannot be opened for reading, if any."""
+    todo = [staged]
+    while todo:
+        path = todo.pop()
+        try:
+            if kind == "file":
+                os.close(os.open(path, os.O_RDONLY))
+                return None
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        os.close(os.open(entry.path, os.O_RDONLY))
+                    elif not entry.is_symlink():
+                        raise PathError(f"{entry.path} is not a regular file, folder or symlink")
+                    else:
+                        _check_link(staged, Path(entry.path))
+        except PermissionError as exc:
+            return Path(exc.filename) if exc.filename else path
+    return None
+
+
+def _check_link(staged: Path, link: Path) -> None:
+    """A symlink inside a staged folder must stay inside that folder."""
+    dest = os.readlink(link)
+    resolved = (link.parent / dest).resolve()
+    if os.path.isabs(dest) or not resolved.is_relative_to(staged):
+        raise PathError(f"the staged symlink {link} points outside the staged folder ({dest})")
+
+
+def _check_staged_rules(staged: Path, kind: str, rel: str, rules: list[VerifyRule]) -> list[str]:
     if not rules:
         return []
     if kind == "file":

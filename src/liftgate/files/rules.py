@@ -43,7 +43,9 @@ def check_rules(path: Path, rel_path: str, rules: list[VerifyRule]) -> list[str]
     text = _read_text(path)
     for rule in rules:
         if text is None:
-            failures.append(f"{rel_path}: is not UTF-8 text under 64 MiB, rule {rule.glob!r} cannot hold")
+            failures.append(
+                f"{rel_path}: is not UTF-8 text under 64 MiB, rule {rule.glob!r} cannot hold"
+            )
             continue
         if rule.starts_with is not None and not text.startswith(rule.starts_with):
             failures.append(f"{rel_path}: does not start with {rule.starts_with!r}")

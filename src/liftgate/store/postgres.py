@@ -297,11 +297,12 @@ class PostgresStore:
     def lock(self, name: str, wait: float | None = None) -> Iterator[None]:
         key = _advisory_key(name)
         timeout = wait if wait and wait > 0 else 0
-        conn = self._connect(f"cannot take the lock on {name}: cannot open {self.where}")
+        conn = self._connect(f"cannot open {self.where} to take the lock on {name}")
         self._lock_conns.add(conn)
         held = False
         try:
-            held = self._acquire(conn, name, key, timeout)
+            self._acquire(conn, name, key, timeout)
+            held = True
             yield
         finally:
             # Closing the session releases the lock anyway; unlocking first is a courtesy.
@@ -318,14 +319,14 @@ class PostgresStore:
         self._db.close()
 
     # internals ------------------------------------------------------------
-    def _acquire(self, conn: Conn, name: str, key: int, timeout: float) -> bool:
+    def _acquire(self, conn: Conn, name: str, key: int, timeout: float) -> None:
         """Try the session advisory lock every 20 ms for up to ``timeout`` seconds."""
         started = time.monotonic()
         try:
             while True:
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
                 if row is not None and row[0]:
-                    return True
+                    return
                 waited = time.monotonic() - started
                 if waited >= timeout:
                     break

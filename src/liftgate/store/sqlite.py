@@ -102,7 +102,7 @@ class SqliteStore:
     def create_run(self, run: RunRecord) -> None:
         try:
             self._db.execute(
-                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608 - fixed columns
                 (
                     run.run_id,
                     run.kind,
@@ -124,9 +124,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot record run {run.run_id}: {exc}") from exc
 
-    def finish_run(
-        self, run_id: str, *, status: str, message: str, result: dict[str, Any]
-    ) -> None:
+    def finish_run(self, run_id: str, *, status: str, message: str, result: dict[str, Any]) -> None:
         now = utcnow()
         self._exec(
             "UPDATE runs SET status=?, message=?, result=?, updated_at=?, finished_at=? "
@@ -141,7 +139,8 @@ class SqliteStore:
         )
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        row = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=?", (run_id,))
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id=?"  # noqa: S608 - fixed columns
+        row = self._query(sql, (run_id,))
         return _run_from_row(row[0]) if row else None
 
     def list_runs(
@@ -151,7 +150,7 @@ class SqliteStore:
         status: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608 - fixed columns; values bound
         where: list[str] = []
         args: list[Any] = []
         if target is not None:
@@ -184,7 +183,9 @@ class SqliteStore:
             seq = int(cur.fetchone()[0])
         except sqlite3.Error as exc:
             raise StoreError(f"cannot journal step {name} of run {run_id}: {exc}") from exc
-        return StepRecord(run_id=run_id, seq=seq, name=name, state=state, at=at, detail=detail or {})
+        return StepRecord(
+            run_id=run_id, seq=seq, name=name, state=state, at=at, detail=detail or {}
+        )
 
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._query(
@@ -192,7 +193,9 @@ class SqliteStore:
             (run_id,),
         )
         return [
-            StepRecord(run_id=r[0], seq=r[1], name=r[2], state=r[3], at=r[4], detail=json.loads(r[5]))
+            StepRecord(
+                run_id=r[0], seq=r[1], name=r[2], state=r[3], at=r[4], detail=json.loads(r[5])
+            )
             for r in rows
         ]
 

@@ -1,0 +1,764 @@
+#!/usr/bin/env python3
+"""Benchmark liftgate's staged file promotion against hand-written baselines.
+
+Every figure is a ratio against a baseline measured in the same run, on the same
+(disk-backed) filesystem:
+
+1. promoting a large (default 200 MB) random file through the CLI vs ``cp`` + ``sync``,
+   with the target already there (the repeated-promotion case, with a backup) and, as an
+   extra line, without it (first promotion);
+2. ``--count`` sequential promotions of a small (2-4 KB) file onto the same target through
+   the library API vs a hand-written loop with the same durability;
+3. the CLI's median latency for one small promotion, next to the start-up of the same
+   interpreter (``python -c pass``) and ``import liftgate.cli.app``.
+
+Usage::
+
+    python benchmarks/bench_files.py [--size-mb 200] [--count 1000] [--cli-count 30]
+                                     [--repeats 3] [--dir DIR] [--profile N] [--keep]
+
+It is a measurement, not a test: it exits 0 whether the goals pass or fail, and non-zero
+only when something errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import hashlib
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ParamSpec
+
+import liftgate
+from liftgate.engine.project import Project
+from liftgate.files.api import promote
+
+REPO = Path(__file__).resolve().parent.parent
+GOAL = 1.5
+MB = 1 << 20
+CHUNK = 8 * MB
+# filesystems that live in memory: fsync costs nothing there, so they would flatter both sides
+MEMORY_FS = frozenset({"tmpfs", "ramfs", "devtmpfs", "hugetlbfs", "shm"})
+GENESIS = "0" * 64
+P = ParamSpec("P")
+
+
+class BenchError(RuntimeError):
+    """Something the benchmark needs did not work (a command failed, a result was wrong)."""
+
+
+# --------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------
+def show(argv: Sequence[str]) -> str:
+    return shlex.join(argv)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def secs(seconds: float) -> str:
+    return f"{seconds:.3f} s"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_random(path: Path, size: int) -> None:
+    """``size`` bytes of os.urandom, written in chunks (not fsynced: the caller syncs)."""
+    with path.open("wb") as fh:
+        left = size
+        while left:
+            n = min(left, CHUNK)
+            fh.write(os.urandom(n))
+            left -= n
+
+
+def small_content(rng: random.Random) -> bytes:
+    """2-4 KB of config-like text: base64 lines of random bytes."""
+    size = rng.randint(2048, 4096)
+    raw = base64.b64encode(os.urandom(size)).decode()
+    lines = [f"key_{n:03d} = {raw[i : i + 60]}" for n, i in enumerate(range(0, len(raw), 60))]
+    return ("\n".join(lines) + "\n").encode()[:size]
+
+
+def run_checked(argv: Sequence[str], cwd: Path) -> str:
+    proc = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BenchError(
+            f"{show(argv)} exited {proc.returncode}\nstdout: {proc.stdout.strip()}\n"
+            f"stderr: {proc.stderr.strip()}"
+        )
+    return proc.stdout
+
+
+def timed(fn: Callable[P, object], *args: P.args, **kwargs: P.kwargs) -> float:
+    """Wall-clock seconds of one call."""
+    started = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - started
+
+
+def check_promoted(stdout: str, argv: Sequence[str]) -> None:
+    try:
+        payload: Any = json.loads(stdout)
+    except ValueError as exc:
+        raise BenchError(f"{show(argv)} did not print JSON: {stdout!r}") from exc
+    if not isinstance(payload, dict) or payload.get("status") != "OK":
+        raise BenchError(f"{show(argv)} did not promote: {stdout.strip()}")
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+# --------------------------------------------------------------------------------------
+# where to work: a disk-backed folder, on the repository's filesystem when possible
+# --------------------------------------------------------------------------------------
+def _unescape_mount(field_: str) -> str:
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field_ = field_.replace(code, char)
+    return field_
+
+
+def fs_type(path: Path) -> str:
+    """The filesystem type holding ``path`` (longest mount prefix in /proc/self/mounts)."""
+    path = path.resolve()
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8")
+    except OSError:
+        mounts = ""
+    best, kind = -1, ""
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = Path(_unescape_mount(parts[1]))
+        if path.is_relative_to(point) and len(point.parts) > best:
+            best, kind = len(point.parts), parts[2]
+    if kind:
+        return kind
+    stat_bin = shutil.which("stat")
+    if stat_bin:  # not Linux /proc: ask coreutils
+        proc = subprocess.run(
+            [stat_bin, "-f", "-c", "%T", str(path)], capture_output=True, text=True, check=False
+        )
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+    return "unknown"
+
+
+@dataclass
+class WorkDir:
+    base: Path
+    fs: str
+    why: str
+
+
+def choose_base(requested: str | None) -> WorkDir:
+    repo_dev = REPO.stat().st_dev
+    tmp = Path(tempfile.gettempdir())
+    print(f"  {tmp}: {fs_type(tmp)}")
+    if requested is not None:
+        base = Path(requested).resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        kind = fs_type(base)
+        why = "--dir"
+        if kind in MEMORY_FS:
+            why += f" (WARNING: {kind} is memory-backed; fsync is nearly free there)"
+        return WorkDir(base, kind, why)
+    candidates = [Path("/var/tmp"), REPO.parent, tmp]
+    usable: list[WorkDir] = []
+    for cand in candidates:
+        if not cand.is_dir() or not os.access(cand, os.W_OK | os.X_OK):
+            continue
+        kind = fs_type(cand)
+        print(
+            f"  {cand}: {kind}, {'same' if cand.stat().st_dev == repo_dev else 'other'} "
+            "device as the repository"
+        )
+        if kind in MEMORY_FS:
+            continue
+        same = cand.stat().st_dev == repo_dev
+        usable.append(
+            WorkDir(
+                cand,
+                kind,
+                "disk-backed, same filesystem as the repository"
+                if same
+                else "disk-backed (not the repository's filesystem)",
+            )
+        )
+        if same:
+            return usable[-1]
+    if usable:
+        return usable[0]
+    raise BenchError("no disk-backed writable folder found; pass --dir DIR")
+
+
+# --------------------------------------------------------------------------------------
+# a liftgate project in a folder
+# --------------------------------------------------------------------------------------
+def make_project(root: Path) -> Path:
+    for sub in ("staged", "live"):
+        (root / sub).mkdir(parents=True)
+    (root / "liftgate.toml").write_text('[project]\nroots = ["."]\n', encoding="utf-8")
+    return root
+
+
+def cli_argv(staged: Path, target: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "liftgate",
+        "promote",
+        str(staged),
+        "--target",
+        str(target),
+        "--json",
+    ]
+
+
+def cli_promote(project: Path, staged: Path, target: Path) -> None:
+    argv = cli_argv(staged, target)
+    check_promoted(run_checked(argv, project), argv)
+
+
+# --------------------------------------------------------------------------------------
+# 1. a large file through the CLI vs cp + sync
+# --------------------------------------------------------------------------------------
+@dataclass
+class LargeResult:
+    repeated_lg: list[float] = field(default_factory=list)
+    repeated_cp: list[float] = field(default_factory=list)
+    first_lg: list[float] = field(default_factory=list)
+    first_cp: list[float] = field(default_factory=list)
+
+
+def bench_large(work: Path, size: int, repeats: int) -> LargeResult:
+    root = work / "large"
+    project = make_project(root / "project")
+    base = root / "baseline"
+    base.mkdir()
+    cp_bin = shutil.which("cp")
+    sync_bin = shutil.which("sync")
+    if cp_bin is None or sync_bin is None:
+        raise BenchError("cp and sync are needed for the large-file baseline")
+    live, baseline_target = project / "live" / "big.bin", base / "big.bin"
+
+    def cp_sync(staged: Path, target: Path) -> None:
+        run_checked([cp_bin, str(staged), str(target)], base)
+        run_checked([sync_bin], base)
+
+    print(f"  liftgate: {show(cli_argv(project / 'staged' / 'big-N.bin', live))}")
+    print(f"            (cwd {project}; the interpreter's -m form, not the console script)")
+    cp_shown = show([cp_bin, str(project / "staged" / "big-N.bin"), str(baseline_target)])
+    print(f"  baseline: {cp_shown} && {sync_bin}")
+    print(
+        "  before every timed run: staged file written beforehand, then sync (os.sync); "
+        "no cache dropping"
+    )
+
+    # the previous promotion: a different random file made both targets
+    seed = project / "staged" / "big-0.bin"
+    write_random(seed, size)
+    os.sync()
+    cli_promote(project, seed, live)
+    cp_sync(seed, baseline_target)
+    seed.unlink()
+
+    result = LargeResult()
+    for rep in range(repeats):
+        staged = project / "staged" / f"big-{rep + 1}.bin"
+        write_random(staged, size)
+        os.sync()
+        first_lg, first_cp = project / "live" / f"first-{rep}.bin", base / f"first-{rep}.bin"
+        order = ("liftgate", "cp") if rep % 2 == 0 else ("cp", "liftgate")
+        for side in order:  # the target exists: repeated promotion, with a backup
+            os.sync()
+            if side == "liftgate":
+                result.repeated_lg.append(timed(cli_promote, project, staged, live))
+            else:
+                result.repeated_cp.append(timed(cp_sync, staged, baseline_target))
+        for side in order:  # the target does not exist yet: first promotion
+            os.sync()
+            if side == "liftgate":
+                result.first_lg.append(timed(cli_promote, project, staged, first_lg))
+            else:
+                result.first_cp.append(timed(cp_sync, staged, first_cp))
+        print(
+            f"  run {rep + 1}/{repeats} ({' then '.join(order)}): "
+            f"exists: liftgate {secs(result.repeated_lg[-1])}, cp+sync "
+            f"{secs(result.repeated_cp[-1])}; first: liftgate {secs(result.first_lg[-1])}, "
+            f"cp+sync {secs(result.first_cp[-1])}"
+        )
+        for path in (staged, first_lg, first_cp):
+            path.unlink()
+        os.sync()
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# 2. small files through the library API vs a hand-written durable loop
+# --------------------------------------------------------------------------------------
+HAND_STEPS = """\
+    data = staged_i.read_bytes()
+    open(<live>/.<name>.tmp-<i>, O_WRONLY|O_CREAT|O_EXCL); write(data); fsync; close
+    os.link(<live>/<name>, <backups>/<name>.<i>); fsync(<backups>/)
+    os.replace(<live>/.<name>.tmp-<i>, <live>/<name>); fsync(<live>/)
+    line = json.dumps({seq, prev: sha256(previous line), target, sha256(data), backup, ts})
+    open(<history.jsonl>, O_WRONLY|O_APPEND); write(line + "\\n"); fsync; close"""
+
+
+class HandPromoter:
+    """What a careful script would do by hand, with the durability liftgate promises."""
+
+    def __init__(self, root: Path) -> None:
+        self.backups = root / "backups"
+        self.backups.mkdir(parents=True)
+        self.history = root / "history.jsonl"
+        self.prev = GENESIS
+        self.seq = 0
+
+    def promote(self, staged: Path, target: Path, n: int) -> None:
+        data = staged.read_bytes()
+        tmp = target.with_name(f".{target.name}.tmp-{n}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        backup: Path | None = None
+        if target.exists():
+            backup = self.backups / f"{target.name}.{n}"
+            backup.hardlink_to(target)
+            fsync_dir(self.backups)
+        tmp.replace(target)
+        fsync_dir(target.parent)
+        self.seq += 1
+        record = {
+            "seq": self.seq,
+            "prev": self.prev,
+            "target": str(target),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "backup": str(backup) if backup else None,
+            "ts": time.time(),
+        }
+        line = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+        new = not self.history.exists()
+        fd = os.open(self.history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            write_all(fd, line + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if new:
+            fsync_dir(self.history.parent)
+        self.prev = hashlib.sha256(line).hexdigest()
+
+
+@dataclass
+class SmallResult:
+    liftgate: list[float] = field(default_factory=list)
+    hand: list[float] = field(default_factory=list)
+    project: Path = Path()
+
+
+def write_small_staged(folder: Path, prefix: str, count: int, rng: random.Random) -> list[Path]:
+    paths = []
+    for i in range(count):
+        path = folder / f"{prefix}-{i:05d}.conf"
+        path.write_bytes(small_content(rng))
+        paths.append(path)
+    return paths
+
+
+def lg_promote(project: Project, staged: Path, target: Path) -> None:
+    result = promote(project, str(staged), str(target))
+    if result.status != "OK":
+        raise BenchError(f"liftgate promote {staged} -> {target}: {result.status} {result.message}")
+
+
+def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
+    root = work / "small"
+    project_dir = make_project(root / "project")
+    hand_root = root / "baseline"
+    (hand_root / "live").mkdir(parents=True)
+    target = project_dir / "live" / "app.conf"
+    hand_target = hand_root / "live" / "app.conf"
+    hand = HandPromoter(hand_root)
+    print(f"  liftgate: project = Project.open(cwd={str(project_dir)!r})  # once")
+    print(f"            promote(project, staged_i, {str(target)!r})  # x{count}, new content each")
+    print(f"  baseline: per promotion, the same staged_i onto {hand_target}:")
+    print(
+        HAND_STEPS.replace("<live>", str(hand_target.parent))
+        .replace("<name>", "app.conf")
+        .replace("<backups>", str(hand.backups))
+        .replace("<history.jsonl>", str(hand.history))
+    )
+
+    staged = write_small_staged(project_dir / "staged", "small", count + 1, rng)
+    project = Project.open(cwd=project_dir)
+    try:
+        # untimed: the first promotion creates the target (and liftgate's state)
+        lg_promote(project, staged[0], target)
+        hand.promote(staged[0], hand_target, 0)
+        os.sync()
+        result = SmallResult(project=project_dir)
+        block = max(1, count // 10)
+        for start in range(1, count + 1, block):
+            items = range(start, min(start + block, count + 1))
+            sides = ("liftgate", "hand") if (start // block) % 2 == 0 else ("hand", "liftgate")
+            for side in sides:  # blocks alternate, so drift hits both sides alike
+                for i in items:
+                    began = time.perf_counter()
+                    if side == "liftgate":
+                        lg_promote(project, staged[i], target)
+                    else:
+                        hand.promote(staged[i], hand_target, i)
+                    spent = time.perf_counter() - began
+                    (result.liftgate if side == "liftgate" else result.hand).append(spent)
+    finally:
+        project.close()
+    if target.read_bytes() != hand_target.read_bytes():
+        raise BenchError("liftgate's target and the baseline's target ended up different")
+    return result
+
+
+def profile_small(work: Path, count: int, rng: random.Random, top: int = 15) -> None:
+    """cProfile ``count`` more small promotions (after the timed ones; not part of a figure)."""
+    root = work / "profile"
+    project_dir = make_project(root / "project")
+    target = project_dir / "live" / "app.conf"
+    staged = write_small_staged(project_dir / "staged", "prof", count + 1, rng)
+    project = Project.open(cwd=project_dir)
+    try:
+        lg_promote(project, staged[0], target)
+        os.sync()
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for path in staged[1:]:
+            lg_promote(project, path, target)
+        profiler.disable()
+        wall = time.perf_counter() - started
+    finally:
+        project.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    print(
+        f"  {count} promotions under cProfile: {ms(wall / count)} per promotion "
+        "(profiler overhead included)"
+    )
+    print(out.getvalue().rstrip())
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
+    for (_, _, name), (_, calls, tottime, _, _) in sorted(raw.items(), key=lambda kv: -kv[1][2]):
+        if name in (
+            "<built-in method posix.fsync>",
+            "<built-in method posix.open>",
+            "<method 'execute' of 'sqlite3.Connection' objects>",
+        ):
+            print(f"  {name}: {calls / count:.1f} calls and {ms(tottime / count)} per promotion")
+
+
+# --------------------------------------------------------------------------------------
+# 3. CLI latency per small promotion, next to interpreter start-up
+# --------------------------------------------------------------------------------------
+@dataclass
+class CliResult:
+    promote: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    imports: list[float] = field(default_factory=list)
+
+
+def bench_cli(project_dir: Path, count: int, rng: random.Random) -> CliResult:
+    target = project_dir / "live" / "cli.conf"
+    staged = write_small_staged(project_dir / "staged", "cli", count + 1, rng)
+    bare = [sys.executable, "-c", "pass"]
+    imports = [sys.executable, "-c", "import liftgate.cli.app"]
+    print(f"  liftgate:  {show(cli_argv(project_dir / 'staged' / 'cli-N.conf', target))}")
+    print(f"             (cwd {project_dir}, which already holds the state of the API runs)")
+    print(f"  start-up:  {show(bare)}")
+    print(f"  import:    {show(imports)}")
+    cli_promote(project_dir, staged[0], target)  # untimed: creates the target
+    run_checked(bare, project_dir)
+    run_checked(imports, project_dir)
+    os.sync()
+    result = CliResult()
+    for i in range(1, count + 1):
+        for job in range(i, i + 3):  # rotate which of the three goes first
+            os.sync()
+            if job % 3 == 0:
+                result.promote.append(timed(cli_promote, project_dir, staged[i], target))
+            elif job % 3 == 1:
+                result.bare.append(timed(run_checked, bare, project_dir))
+            else:
+                result.imports.append(timed(run_checked, imports, project_dir))
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    figure: str
+    liftgate: str
+    baseline: str
+    ratio: float | None
+    goal: str
+    verdict: str
+
+
+def judged(ratio: float) -> str:
+    return "PASS" if ratio <= GOAL else "FAIL"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ("figure", "liftgate", "baseline", "ratio", "goal", "result")
+    cells = [
+        header,
+        *[
+            (
+                r.figure,
+                r.liftgate,
+                r.baseline,
+                "-" if r.ratio is None else f"{r.ratio:.2f}x",
+                r.goal,
+                r.verdict,
+            )
+            for r in rows
+        ],
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    for n, line in enumerate(cells):
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def git_state() -> str:
+    git = shutil.which("git")
+    if git is None or not (REPO / ".git").exists():
+        return "unknown"
+    head = subprocess.run(
+        [git, "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [git, "-C", str(REPO), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    return f"{head or '?'}" + (f" + {len(dirty)} uncommitted change(s) under src/" if dirty else "")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--size-mb", type=int, default=200, help="large file size (default 200)")
+    parser.add_argument(
+        "--count", type=int, default=1000, help="small promotions through the API (default 1000)"
+    )
+    parser.add_argument(
+        "--cli-count", type=int, default=30, help="small promotions through the CLI (default 30)"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed large promotions per side (default 3; medians are reported)",
+    )
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="folder to work in (default: a disk-backed folder on the repo's fs)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also cProfile N small API promotions and print the top 15",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--seed", type=int, default=1234, help="seed for the small file sizes")
+    args = parser.parse_args(argv)
+    for name in ("size_mb", "count", "cli_count", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    size = args.size_mb * MB
+    rng = random.Random(args.seed)
+    print("liftgate file promotion benchmark")
+    print(f"  python {platform.python_version()} at {sys.executable}")
+    print(f"  liftgate {liftgate.__version__} from {Path(liftgate.__file__).parent}")
+    print(f"  repository {REPO} at {git_state()}")
+    print(f"  {platform.platform()}, {os.cpu_count()} CPUs")
+    print("work folder:")
+    where = choose_base(args.dir)
+    need = size * (2 * args.repeats + 6) + 64 * MB
+    free = shutil.disk_usage(where.base).free
+    if free < need:
+        raise BenchError(f"{where.base} has {free // MB} MB free; this run needs ~{need // MB} MB")
+    work = Path(tempfile.mkdtemp(prefix="liftgate-bench-", dir=where.base))
+    print(f"  using {work} ({where.fs}: {where.why})")
+
+    rows: list[Row] = []
+    try:
+        print(
+            f"\n[1] promote a {args.size_mb} MB random file through the CLI vs cp + sync "
+            f"({args.repeats} runs per side, alternating; medians)"
+        )
+        large = bench_large(work, size, args.repeats)
+        for label, lg, cp in (
+            ("target exists (repeated promotion)", large.repeated_lg, large.repeated_cp),
+            ("target absent (first promotion)", large.first_lg, large.first_cp),
+        ):
+            ratio = median(lg) / median(cp)
+            print(
+                f"  {label}: liftgate median {secs(median(lg))}, cp+sync median "
+                f"{secs(median(cp))}, ratio {ratio:.2f}x (goal <= {GOAL})"
+            )
+        rows.append(
+            Row(
+                f"{args.size_mb} MB promote, target exists (CLI vs cp+sync, median)",
+                secs(median(large.repeated_lg)),
+                secs(median(large.repeated_cp)),
+                median(large.repeated_lg) / median(large.repeated_cp),
+                f"<= {GOAL}",
+                judged(median(large.repeated_lg) / median(large.repeated_cp)),
+            )
+        )
+        rows.append(
+            Row(
+                f"{args.size_mb} MB promote, first promotion (extra line)",
+                secs(median(large.first_lg)),
+                secs(median(large.first_cp)),
+                median(large.first_lg) / median(large.first_cp),
+                f"<= {GOAL}",
+                judged(median(large.first_lg) / median(large.first_cp)),
+            )
+        )
+
+        print(
+            f"\n[2] {args.count} sequential small (2-4 KB) promotions onto one target: "
+            "library API vs hand-written loop (blocks of "
+            f"{max(1, args.count // 10)}, alternating)"
+        )
+        small = bench_small(work, args.count, rng)
+        lg_mean, hand_mean = statistics.fmean(small.liftgate), statistics.fmean(small.hand)
+        tenth = max(1, args.count // 10)
+        print(
+            f"  liftgate: mean {ms(lg_mean)}, median {ms(median(small.liftgate))}, "
+            f"first {tenth} mean {ms(statistics.fmean(small.liftgate[:tenth]))}, "
+            f"last {tenth} mean {ms(statistics.fmean(small.liftgate[-tenth:]))}"
+        )
+        print(f"  baseline: mean {ms(hand_mean)}, median {ms(median(small.hand))}")
+        print(f"  ratio of means {lg_mean / hand_mean:.2f}x (goal <= {GOAL})")
+        rows.append(
+            Row(
+                f"small promote x{args.count}, API vs hand loop (mean each)",
+                ms(lg_mean),
+                ms(hand_mean),
+                lg_mean / hand_mean,
+                f"<= {GOAL}",
+                judged(lg_mean / hand_mean),
+            )
+        )
+
+        print(
+            f"\n[3] CLI latency per small promotion ({args.cli_count} processes each, "
+            "interleaved; medians)"
+        )
+        cli = bench_cli(small.project, args.cli_count, rng)
+        cli_med, bare_med, imp_med = median(cli.promote), median(cli.bare), median(cli.imports)
+        print(
+            f"  liftgate promote (CLI): median {ms(cli_med)} "
+            f"(min {ms(min(cli.promote))}, max {ms(max(cli.promote))})"
+        )
+        print(f"  python -c pass:         median {ms(bare_med)}")
+        print(
+            f"  import liftgate.cli.app median {ms(imp_med)} "
+            f"(import alone ~{ms(imp_med - bare_med)} over start-up)"
+        )
+        print(
+            f"  => start-up {ms(bare_med)} + imports {ms(imp_med - bare_med)} + the rest "
+            f"{ms(cli_med - imp_med)} (promotion, typer, JSON output, exit)"
+        )
+        rows.append(
+            Row(
+                "small promote via CLI, median latency (vs python -c pass)",
+                ms(cli_med),
+                ms(bare_med),
+                cli_med / bare_med,
+                "none set",
+                "INFO",
+            )
+        )
+        rows.append(
+            Row(
+                "python -c 'import liftgate.cli.app', median (vs python -c pass)",
+                ms(imp_med),
+                ms(bare_med),
+                imp_med / bare_med,
+                "none set",
+                "INFO",
+            )
+        )
+
+        if args.profile:
+            print(
+                "\n[profile] where liftgate's time goes per small promotion (API, "
+                "top 15 by cumulative time)"
+            )
+            profile_small(work, args.profile, rng)
+
+        print("\nsummary (ratio = liftgate / baseline, same run)")
+        print_table(rows)
+    finally:
+        if args.keep:
+            print(f"\nkept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Every bad input is refused with one clear sentence, a non-zero exit, and no change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.tree import cli_json, run_cli, snapshot
+
+
+def _state(proj: Path) -> tuple[int, int, int]:
+    state = proj / ".liftgate"
+    evidence = len(list((state / "evidence").iterdir())) if (state / "evidence").exists() else 0
+    backups = len(list((state / "backups").iterdir())) if (state / "backups").exists() else 0
+    history = state / "history.jsonl"
+    lines = len(history.read_text().splitlines()) if history.exists() else 0
+    return evidence, backups, lines
+
+
+@pytest.fixture
+def setup(proj_dir: Path, tmp_path: Path) -> Path:
+    (proj_dir / "docs/README.md").write_text("# M2M v1.0\nlive\n")
+    (proj_dir / "staged/README.md").write_text("# M2M v1.0\nstaged\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("outside\n")
+    os.symlink(outside, proj_dir / "docs/escape")
+    # one good promotion first, so there is state that must stay unchanged too
+    code, out = cli_json(["promote", "staged/README.md", "--target", "docs/README.md"], proj_dir)
+    assert code == 0 and out["status"] == "OK"
+    (proj_dir / "staged/README.md").write_text("# M2M v1.0\nstaged again\n")
+    return proj_dir
+
+
+CASES = {
+    "outside_root_relative": (
+        ["promote", "staged/README.md", "--target", "../outside/x.md"],
+        "outside the allowed roots",
+    ),
+    "absolute_elsewhere": (
+        ["promote", "staged/README.md", "--target", "/etc/hostname"],
+        "outside the allowed roots",
+    ),
+    "absolute_staged_elsewhere": (
+        ["promote", "/etc/hostname", "--target", "docs/README.md"],
+        "outside the allowed roots",
+    ),
+    "dotdot_escape": (
+        ["promote", "staged/../../outside/secret.md", "--target", "docs/x.md"],
+        "outside the allowed roots",
+    ),
+    "symlink_escape_target": (
+        ["promote", "staged/README.md", "--target", "docs/escape/secret.md"],
+        "outside the allowed roots",
+    ),
+    "symlink_escape_staged": (
+        ["promote", "docs/escape/secret.md", "--target", "docs/x.md"],
+        "outside the allowed roots",
+    ),
+    "glob_target": (["promote", "staged/README.md", "--target", "docs/*.md"], "glob characters"),
+    "glob_target_question": (
+        ["promote", "staged/README.md", "--target", "docs/READM?.md"],
+        "glob characters",
+    ),
+    "missing_staged": (
+        ["promote", "staged/nope.md", "--target", "docs/README.md"],
+        "does not exist",
+    ),
+    "staged_equals_target": (
+        ["promote", "docs/README.md", "--target", "docs/README.md"],
+        "are the same file",
+    ),
+    "target_in_state_dir": (
+        ["promote", "staged/README.md", "--target", ".liftgate/history.jsonl"],
+        "state folder",
+    ),
+    "staged_in_state_dir": (
+        ["promote", ".liftgate/history.jsonl", "--target", "docs/README.md"],
+        "state folder",
+    ),
+    "failing_verification": (
+        ["promote", "staged/README.md", "--target", "docs/README.md", "--expect-prefix", "# Other"],
+        "fails verification",
+    ),
+    "missing_target_folder": (
+        ["promote", "staged/README.md", "--target", "nodir/README.md"],
+        "does not exist",
+    ),
+    "empty_target": (["promote", "staged/README.md", "--target", ""], "empty"),
+    "rollback_glob": (["rollback", "--target", "docs/*"], "glob characters"),
+    "rollback_outside": (["rollback", "--target", "/etc/passwd"], "outside the allowed roots"),
+    "rollback_nothing": (["rollback", "--target", "staged/README.md"], "no promotion"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_refused(setup: Path, case: str) -> None:
+    args, expected = CASES[case]
+    tree = snapshot(setup.parent, skip=(".liftgate",))
+    state = _state(setup)
+    code, out = cli_json(args, setup)
+    assert code != 0
+    assert out["status"] == "FAIL"
+    assert expected in out["message"], out["message"]
+    assert "\n" not in out["message"]
+    human = run_cli(args, setup)
+    assert human.returncode == code
+    assert "Traceback" not in human.stderr and expected in human.stderr
+    assert snapshot(setup.parent, skip=(".liftgate",)) == tree
+    assert _state(setup) == state
+    verify = run_cli(["history", "verify"], setup)
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_unreadable_staged_file_refused(setup: Path) -> None:
+    """Root reads anything, so the CLI runs without the capabilities that bypass modes."""
+    staged = setup / "staged/locked.md"
+    staged.write_text("# M2M v1.0\nlocked\n")
+    staged.chmod(0o000)
+    tree = snapshot(setup.parent, skip=(".liftgate",))
+    state = _state(setup)
+    argv = [
+        sys.executable,
+        "-m",
+        "liftgate",
+        "promote",
+        "staged/locked.md",
+        "--target",
+        "docs/README.md",
+        "--json",
+    ]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "setpriv (util-linux) is needed to drop root's file capabilities"
+        argv = [setpriv, "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", *argv]
+    proc = subprocess.run(argv, cwd=setup, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is not readable" in proc.stdout
+    assert snapshot(setup.parent, skip=(".liftgate",)) == tree
+    assert _state(setup) == state
+
+
+def test_staged_symlink_pointing_outside_refused(setup: Path, tmp_path: Path) -> None:
+    folder = setup / "staged/site"
+    folder.mkdir()
+    (folder / "index.html").write_text("x")
+    os.symlink(tmp_path / "outside/secret.md", folder / "leak")
+    code, out = cli_json(["promote", "staged/site", "--target", "site"], setup)
+    assert code == 2 and "points outside the staged folder" in out["message"]
+    assert not (setup / "site").exists()
+
+
+def test_bad_config_is_one_sentence(proj_dir: Path) -> None:
+    (proj_dir / "liftgate.toml").write_text('[project]\nroots = ["."]\nunknown = 1\n')
+    code, out = cli_json(["history"], proj_dir)
+    assert code == 2 and "project.unknown" in out["message"]
+    (proj_dir / "liftgate.toml").write_text("[[files.verify]]\nglob = '*.md'\n")
+    code, out = cli_json(["history"], proj_dir)
+    assert code == 2 and "needs starts_with" in out["message"]

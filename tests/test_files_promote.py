@@ -1,0 +1,224 @@
+"""Promotion and rollback of files and folders through the library API."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from liftgate.engine.evidence import verify_bundle
+from liftgate.engine.project import Project
+from liftgate.errors import DriftError, GuardrailError, UsageError
+from liftgate.files.api import promote, rollback
+from support.tree import snapshot
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_promote_file_then_rollback(project: Project, proj_dir: Path) -> None:
+    target = _write(proj_dir / "docs/README.md", "v1\n")
+    os.chmod(target, 0o640)
+    _write(proj_dir / "staged/README.md", "v2\n")
+    res = promote(project, "staged/README.md", "docs/README.md")
+    assert res.status == "OK", res.message
+    assert target.read_text() == "v2\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # a replaced target keeps its mode
+    assert res.backup_path is not None and Path(res.backup_path).read_text() == "v1\n"
+    assert res.evidence_path is not None
+    evidence = Path(res.evidence_path)
+    for name in (
+        "inputs.json",
+        "run_id.txt",
+        "plan.json",
+        "final_status.json",
+        "summary.md",
+        "MANIFEST.sha256",
+    ):
+        assert (evidence / name).is_file(), name
+    assert verify_bundle(evidence) == []
+    assert (evidence / "run_id.txt").read_text().strip() == res.run_id
+
+    back = rollback(project, "docs/README.md")
+    assert back.status == "OK", back.message
+    assert target.read_text() == "v1\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert project.history.verify().ok
+
+
+def test_rollback_repeats_further_back(project: Project, proj_dir: Path) -> None:
+    target = _write(proj_dir / "docs/a.md", "v1\n")
+    for version in ("v2\n", "v3\n", "v4\n"):
+        _write(proj_dir / "staged/a.md", version)
+        assert promote(project, "staged/a.md", "docs/a.md").status == "OK"
+    assert target.read_text() == "v4\n"
+    for expected in ("v3\n", "v2\n", "v1\n"):
+        assert rollback(project, "docs/a.md").status == "OK"
+        assert target.read_text() == expected
+    with pytest.raises(UsageError, match="no promotion"):
+        rollback(project, "docs/a.md")
+
+
+def test_rollback_selection_trap(project: Project, proj_dir: Path) -> None:
+    """MY_README.md beside README.md: rollback picks README.md's backup from the history."""
+    readme = _write(proj_dir / "docs/README.md", "readme v1\n")
+    mine = _write(proj_dir / "docs/MY_README.md", "mine v1\n")
+    _write(proj_dir / "staged/README.md", "readme v2\n")
+    _write(proj_dir / "staged/MY_README.md", "mine v2\n")
+    assert promote(project, "staged/README.md", "docs/README.md").status == "OK"
+    assert promote(project, "staged/MY_README.md", "docs/MY_README.md").status == "OK"
+    # the newest backup on disk belongs to MY_README.md; a glob/mtime pick would restore it
+    assert rollback(project, "docs/README.md").status == "OK"
+    assert readme.read_text() == "readme v1\n"
+    assert mine.read_text() == "mine v2\n"
+    assert rollback(project, "docs/MY_README.md").status == "OK"
+    assert mine.read_text() == "mine v1\n"
+
+
+def test_rollback_of_first_promotion_removes_target(project: Project, proj_dir: Path) -> None:
+    _write(proj_dir / "staged/new.md", "brand new\n")
+    res = promote(project, "staged/new.md", "docs/new.md")
+    assert res.status == "OK" and res.backup_path is None
+    assert (proj_dir / "docs/new.md").read_text() == "brand new\n"
+    back = rollback(project, "docs/new.md")
+    assert back.status == "OK", back.message
+    assert not (proj_dir / "docs/new.md").exists()
+    assert back.backup_path is not None and Path(back.backup_path).read_text() == "brand new\n"
+
+
+def test_new_target_takes_staged_mode(project: Project, proj_dir: Path) -> None:
+    staged = _write(proj_dir / "staged/run.sh", "#!/bin/sh\n")
+    os.chmod(staged, 0o751)
+    assert promote(project, "staged/run.sh", "docs/run.sh").status == "OK"
+    assert stat.S_IMODE((proj_dir / "docs/run.sh").stat().st_mode) == 0o751
+
+
+def test_drift_refused_without_force(project: Project, proj_dir: Path) -> None:
+    target = _write(proj_dir / "docs/a.md", "v1\n")
+    _write(proj_dir / "staged/a.md", "v2\n")
+    assert promote(project, "staged/a.md", "docs/a.md").status == "OK"
+    target.write_text("edited by hand\n")
+    _write(proj_dir / "staged/a.md", "v3\n")
+    before = snapshot(proj_dir, skip=(".liftgate",))
+    with pytest.raises(DriftError, match="changed since liftgate last wrote it"):
+        promote(project, "staged/a.md", "docs/a.md")
+    with pytest.raises(DriftError):
+        rollback(project, "docs/a.md")
+    assert snapshot(proj_dir, skip=(".liftgate",)) == before
+    res = promote(project, "staged/a.md", "docs/a.md", force=True)
+    assert res.status == "OK"
+    assert target.read_text() == "v3\n"
+    assert Path(str(res.backup_path)).read_text() == "edited by hand\n"
+    assert rollback(project, "docs/a.md").status == "OK"
+    assert target.read_text() == "edited by hand\n"
+
+
+def test_noop_when_target_already_identical(project: Project, proj_dir: Path) -> None:
+    _write(proj_dir / "docs/a.md", "same\n")
+    _write(proj_dir / "staged/a.md", "same\n")
+    res = promote(project, "staged/a.md", "docs/a.md")
+    assert res.status == "NOOP"
+    assert project.history.verify().count == 0
+
+
+def test_no_backup_needs_config_and_blocks_rollback(proj_dir: Path) -> None:
+    _write(proj_dir / "docs/a.md", "v1\n")
+    _write(proj_dir / "staged/a.md", "v2\n")
+    project = Project.open(cwd=proj_dir)
+    with pytest.raises(GuardrailError, match="--no-backup is not allowed"):
+        promote(project, "staged/a.md", "docs/a.md", no_backup=True)
+    project.close()
+    (proj_dir / "liftgate.toml").write_text(
+        '[project]\nroots = ["."]\n[files]\nallow_no_backup = true\n'
+    )
+    project = Project.open(cwd=proj_dir)
+    res = promote(project, "staged/a.md", "docs/a.md", no_backup=True)
+    assert res.status == "OK" and res.backup_path is None
+    assert res.evidence_path is not None
+    assert '"no_backup": true' in (Path(res.evidence_path) / "plan.json").read_text()
+    with pytest.raises(GuardrailError, match="cannot be rolled back"):
+        rollback(project, "docs/a.md")
+    project.close()
+
+
+def test_verification_rules_from_config(proj_dir: Path) -> None:
+    (proj_dir / "liftgate.toml").write_text(
+        '[project]\nroots = ["."]\n'
+        '[[files.verify]]\nglob = "docs/*.md"\nstarts_with = "# M2M v1.0"\n'
+        '[[files.verify]]\nglob = "docs/*.json"\nparses_as = "json"\n'
+        '[[files.verify]]\nglob = "docs/*.yaml"\nparses_as = "yaml"\ncontains = "name:"\n'
+    )
+    project = Project.open(cwd=proj_dir)
+    _write(proj_dir / "staged/good.md", "# M2M v1.0\nbody\n")
+    _write(proj_dir / "staged/bad.md", "# Something else\n")
+    _write(proj_dir / "staged/bad.json", "{not json")
+    _write(proj_dir / "staged/good.yaml", "name: x\n")
+    _write(proj_dir / "staged/bad.yaml", "name: [unclosed\n")
+    assert promote(project, "staged/good.md", "docs/x.md").status == "OK"
+    assert promote(project, "staged/good.yaml", "docs/x.yaml").status == "OK"
+    for staged, target, why in (
+        ("staged/bad.md", "docs/y.md", "does not start with"),
+        ("staged/bad.json", "docs/y.json", "does not parse as json"),
+        ("staged/bad.yaml", "docs/x.yaml", "does not parse as yaml"),
+    ):
+        before = snapshot(proj_dir, skip=(".liftgate",))
+        with pytest.raises(GuardrailError, match=why):
+            promote(project, staged, target)
+        assert snapshot(proj_dir, skip=(".liftgate",)) == before
+    with pytest.raises(GuardrailError, match="does not start with 'X'"):
+        promote(project, "staged/good.md", "docs/z.md", expect_prefix="X")
+    project.close()
+
+
+def test_promote_directory_and_rollback(project: Project, proj_dir: Path) -> None:
+    live = proj_dir / "site"
+    _write(live / "index.html", "v1")
+    _write(live / "old.html", "gone in v2")
+    _write(proj_dir / "staged/site/index.html", "v2")
+    _write(proj_dir / "staged/site/sub/page.html", "new page")
+    os.symlink("index.html", proj_dir / "staged/site/home.html")
+    old = snapshot(live)
+    res = promote(project, "staged/site", "site")
+    assert res.status == "OK", res.message
+    assert snapshot(live) == snapshot(proj_dir / "staged/site")
+    assert not any(p.name.startswith(".site.liftgate") for p in proj_dir.iterdir())
+    assert rollback(project, "site").status == "OK"
+    assert snapshot(live) == old
+    # rolling back the first promotion of a new folder removes it
+    _write(proj_dir / "staged/other/a.txt", "a")
+    assert promote(project, "staged/other", "other").status == "OK"
+    assert (proj_dir / "other/a.txt").read_text() == "a"
+    assert rollback(project, "other").status == "OK"
+    assert not (proj_dir / "other").exists()
+    assert project.history.verify().ok
+
+
+def test_kind_mismatch_refused(project: Project, proj_dir: Path) -> None:
+    _write(proj_dir / "docs/a.md", "file")
+    _write(proj_dir / "staged/dir/a.md", "x")
+    with pytest.raises(UsageError, match="is a file and the staged path is a folder"):
+        promote(project, "staged/dir", "docs/a.md")
+
+
+def test_backup_is_a_hard_link(project: Project, proj_dir: Path) -> None:
+    target = _write(proj_dir / "docs/a.md", "v1\n")
+    inode = target.stat().st_ino
+    _write(proj_dir / "staged/a.md", "v2\n")
+    res = promote(project, "staged/a.md", "docs/a.md")
+    assert Path(str(res.backup_path)).stat().st_ino == inode
+
+
+def test_corrupted_backup_refuses_rollback(project: Project, proj_dir: Path) -> None:
+    target = _write(proj_dir / "docs/a.md", "v1\n")
+    _write(proj_dir / "staged/a.md", "v2\n")
+    res = promote(project, "staged/a.md", "docs/a.md")
+    backup = Path(str(res.backup_path))
+    backup.write_text("tampered\n")
+    with pytest.raises(Exception, match="does not match its recorded sha256"):
+        rollback(project, "docs/a.md")
+    assert target.read_text() == "v2\n"
