@@ -18,20 +18,18 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from liftgate.errors import LockedError, StoreError
 from liftgate.store.base import OpsStore, RunRecord, StepRecord
 from liftgate.store.postgres import PostgresStore
 from liftgate.store.sqlite import SqliteStore
-from support.pgcluster import PgCluster, start_cluster
+from support.pgcluster import PgCluster
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 T0 = "2024-05-01T10:00:00.000000Z"
@@ -85,26 +83,6 @@ class StoreSpec:
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, **self.params})
-
-
-@pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
-    cluster = start_cluster(tmp_path_factory.mktemp("pg"))
-    try:
-        yield cluster
-    finally:
-        cluster.cleanup()
-
-
-@pytest.fixture
-def pg_dsn(pg_cluster: PgCluster) -> Iterator[str]:
-    """A fresh, empty database for one test."""
-    dbname = f"t_{uuid.uuid4().hex}"
-    with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    yield pg_cluster.conninfo(dbname)
-    with psycopg.connect(pg_cluster.dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
 
 def _sqlite_params(tmp_path: Path) -> dict[str, str]:

@@ -90,12 +90,16 @@ class SqliteStore:
         self.lock_dir = lock_dir
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=60000")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+            # switching to WAL and creating the schema do not wait for a busy database, so
+            # processes opening a new store at the same moment take turns under a file lock
+            with filelock.FileLock(str(path) + ".init.lock", timeout=60):
+                self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+                self._db.execute("PRAGMA busy_timeout=60000")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, filelock.Timeout) as exc:
             raise StoreError(f"cannot open the ops store {path}: {exc}") from exc
 
     # runs -----------------------------------------------------------------
