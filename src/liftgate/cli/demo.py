@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from liftgate.cli.output import escape, guarded, out
-from liftgate.demo import run_demo
 
 __all__ = ["register"]
 
@@ -20,6 +19,8 @@ def register(app: typer.Typer) -> None:
         """Walk through promote, verify, rollback and the integrity checks in a sandbox."""
 
         def body() -> None:
+            from liftgate.demo import run_demo
+
             folder = run_demo(lambda line: out.print(escape(line)), keep=keep)
             out.print(
                 f"[green]demo finished[/]{' (kept ' + escape(str(folder)) + ')' if keep else ''}"

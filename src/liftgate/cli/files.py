@@ -8,8 +8,6 @@ import typer
 
 from liftgate.cli.context import open_project
 from liftgate.cli.output import emit, escape, guarded, out
-from liftgate.files.api import promote as promote_files
-from liftgate.files.api import rollback as rollback_files
 from liftgate.files.result import FileResult
 
 __all__ = ["register"]
@@ -65,6 +63,8 @@ def register(app: typer.Typer) -> None:
         """Promote a staged file or folder into its live place, with a backup."""
 
         def body() -> None:
+            from liftgate.files.api import promote as promote_files
+
             project = open_project(ctx)
             result = promote_files(
                 project,
@@ -92,6 +92,8 @@ def register(app: typer.Typer) -> None:
         """Undo the most recent promotion of a target (repeat to go further back)."""
 
         def body() -> None:
+            from liftgate.files.api import rollback as rollback_files
+
             project = open_project(ctx)
             _emit(rollback_files(project, target, force=force, dry_run=dry_run, wait=wait), as_json)
 

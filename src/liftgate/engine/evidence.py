@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from liftgate.engine.digest import sha256_file
-from liftgate.engine.fsops import fsync_dir
+from liftgate.engine.fsops import sync_filesystem
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
 
@@ -35,11 +35,12 @@ class EvidenceBundle:
 
     def __init__(
         self, root: Path, run_id: str, redactor: Redactor, summary_name: str = "summary.md"
-    ):
+    ) -> None:
         self.dir = root / run_id
         self.run_id = run_id
         self.redactor = redactor
         self.summary_name = summary_name
+        self._digests: dict[str, str] = {}  # files written by this process: name -> sha256
 
     def create(self) -> None:
         self.dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -51,17 +52,20 @@ class EvidenceBundle:
         if path.parent != self.dir:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = self.redactor.text(text).encode("utf-8")
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # evidence files are made durable together when the bundle is sealed
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        self._digests[path.relative_to(self.dir).as_posix()] = hashlib.sha256(data).hexdigest()
         return path
 
     def write_json(self, name: str, data: Any) -> Path:
-        return self.write_text(name, _dumps(self.redactor.data(data)))
+        """Write ``data`` as JSON; secrets are redacted from the serialised text."""
+        return self.write_text(name, _dumps(data))
 
     def has(self, name: str) -> bool:
         return (self.dir / name).exists()
@@ -74,25 +78,27 @@ class EvidenceBundle:
         )
 
     def seal(self) -> Path:
-        """Write MANIFEST.sha256 over every file and make the whole folder durable."""
+        """Write MANIFEST.sha256 over every file, then make the whole folder durable.
+
+        The files, the manifest and the folder entries are flushed together with one
+        ``syncfs`` of the file system that holds them: one journal commit instead of an
+        fsync per file and folder.
+        """
         lines = []
         for path in self.files():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            lines.append(f"{sha256_file(path)}  {path.relative_to(self.dir).as_posix()}\n")
+            name = path.relative_to(self.dir).as_posix()
+            digest = self._digests.get(name) or sha256_file(path)
+            lines.append(f"{digest}  {name}\n")
         manifest = self.dir / MANIFEST
         tmp = manifest.with_name(f".{MANIFEST}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, "".join(lines).encode())
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, manifest)
-        fsync_dir(self.dir)
+        # syncfs writes back the files, the manifest and the folder entries in one go
+        sync_filesystem(self.dir)
         return manifest
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import hashlib
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +28,7 @@ __all__ = [
     "CHUNK",
     "atomic_write_bytes",
     "copy_file_durable",
+    "copy_file_verified",
     "copy_tree_durable",
     "exchange",
     "fsync_dir",
@@ -36,6 +37,7 @@ __all__ = [
     "link_or_copy_tree",
     "remove_path",
     "rename_noreplace",
+    "sync_filesystem",
 ]
 
 CHUNK = 1 << 20
@@ -52,6 +54,41 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# the C library the interpreter is linked with (its symbols, without a library search)
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _libc_syncfs() -> Callable[[int], int] | None:
+    fn = getattr(_LIBC, "syncfs", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int]
+        fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush every file written to the file system that holds ``path`` (``syncfs(2)``).
+
+    Where syncfs is missing, every regular file directly in ``path`` is fsynced instead.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS is not None and _SYNCFS(fd) == 0:
+            return
+    finally:
+        os.close(fd)
+    for entry in os.scandir(path):
+        if entry.is_file(follow_symlinks=False):
+            fd = os.open(entry.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = True) -> None:
@@ -115,6 +152,107 @@ def copy_file_durable(
         raise
     os.close(out)
     return digest.hexdigest()
+
+
+def _hash_file(path: Path, out: list[str]) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    out.append(digest.hexdigest())
+
+
+def copy_file_verified(src: Path, dst: Path, *, mode: int | None = None) -> str:
+    """Copy ``src`` to a new file ``dst``, fsync it, and prove ``dst`` holds ``src``'s bytes.
+
+    The kernel copies (``copy_file_range``) while a second thread hashes the source; then a
+    thread re-reads and hashes the written file while this one fsyncs it. Returns the sha256
+    of the written file; raises OperationError if it differs from the source's (the source
+    changed during the copy).
+    """
+    st_src = os.stat(src)
+    perm = stat.S_IMODE(st_src.st_mode) if mode is None else mode
+    if st_src.st_size <= _SMALL:
+        return _copy_small_verified(src, dst, perm)
+    source_hash: list[str] = []
+    hasher = threading.Thread(target=_hash_file, args=(src, source_hash))
+    out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        hasher.start()
+        with open(src, "rb", buffering=0) as inp:
+            size = os.fstat(inp.fileno()).st_size
+            copied = 0
+            while True:
+                try:
+                    n = os.copy_file_range(inp.fileno(), out, max(size - copied, CHUNK))
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                        raise
+                    n = _copy_user_space(inp.fileno(), out)
+                if not n:
+                    break
+                copied += n
+        os.fchmod(out, perm)
+        written_hash: list[str] = []
+        checker = threading.Thread(target=_hash_file, args=(dst, written_hash))
+        checker.start()
+        os.fsync(out)
+        checker.join()
+        hasher.join()
+    except BaseException:
+        os.close(out)
+        if hasher.is_alive():
+            hasher.join()
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+        raise
+    os.close(out)
+    if not written_hash or not source_hash or written_hash[0] != source_hash[0]:
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+        raise OperationError(f"{src} changed while it was being copied; nothing was changed")
+    return written_hash[0]
+
+
+_SMALL = 1 << 20
+
+
+def _copy_small_verified(src: Path, dst: Path, perm: int) -> str:
+    """copy_file_verified for small files: in memory, no threads."""
+    with open(src, "rb", buffering=0) as inp:
+        data = inp.read()
+    expected = hashlib.sha256(data).hexdigest()
+    out = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view) :]
+        os.fchmod(out, perm)
+        os.fsync(out)
+        written = hashlib.sha256(os.pread(out, len(data) + 1, 0)).hexdigest()
+    except BaseException:
+        os.close(out)
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+        raise
+    os.close(out)
+    if written != expected:
+        with contextlib.suppress(FileNotFoundError):
+            dst.unlink()
+        raise OperationError(f"the copy of {src} does not read back as written")
+    return written
+
+
+def _copy_user_space(src_fd: int, dst_fd: int) -> int:
+    total = 0
+    while chunk := os.read(src_fd, CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst_fd, view) :]
+        total += len(chunk)
+    return total
 
 
 def _walk_sorted(root: Path) -> list[tuple[Path, os.stat_result]]:
@@ -208,11 +346,7 @@ def link_or_copy_tree(src: Path, dst: Path) -> str:
 
 
 def _libc_renameat2() -> Callable[..., int] | None:
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    libc = ctypes.CDLL(name, use_errno=True)
-    fn = getattr(libc, "renameat2", None)
+    fn = getattr(_LIBC, "renameat2", None)
     if fn is None:
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]

@@ -15,6 +15,7 @@ is never redacted. Rules:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -43,18 +44,19 @@ _SECRET_PAIRS = ("api_key", "access_key", "private_key", "client_secret", "sessi
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # scheme://user:password@host
     (re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)"), ""),
+    (re.compile(r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/\-]+=*)"), ""),
     # key=value / key: value / "key": "value"
     (
         re.compile(
             r"(?P<pre>(?<![A-Za-z0-9])[\"']?"
             r"[A-Za-z0-9_.\-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|"
-            r"access[_-]?key|private[_-]?key|credential)[A-Za-z0-9_.\-]*"
+            r"access[_-]?key|private[_-]?key|credential|authorization|cookie|"
+            r"session[_-]?id)[A-Za-z0-9_.\-]*"
             r"[\"']?\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&]+)",
             re.IGNORECASE,
         ),
         "",
     ),
-    (re.compile(r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/\-]+=*)"), ""),
     (
         re.compile(
             r"(?P<pre>)(?P<secret>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?"
@@ -69,6 +71,16 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# every pattern above needs one of these: text without any of them is left alone quickly
+_TRIGGER = re.compile(
+    r"pass|pwd|secret|token|key|credential|authorization|cookie|session|bearer|basic|://|"
+    r"-----BEGIN|AKIA|ASIA|gh[pousr]_|"
+    r"xox[abprs]-",
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
     """True when a field or variable called ``name`` holds a secret."""
     lowered = name.lower()
@@ -83,18 +95,22 @@ class Redactor:
     def __init__(self, extra_patterns: Iterable[str] = (), values: Iterable[str] = ()) -> None:
         self._extra = [re.compile(p) for p in extra_patterns]
         self._values: set[str] = {v for v in values if v}
+        self._ordered_values = sorted(self._values, key=len, reverse=True)
 
     def add_value(self, value: str | None) -> None:
         """Redact this exact value wherever it appears (e.g. a password read at run time)."""
         if value and len(value) >= 4:
             self._values.add(value)
+            self._ordered_values = sorted(self._values, key=len, reverse=True)
 
     def text(self, value: str) -> str:
         out = value
-        for secret in sorted(self._values, key=len, reverse=True):
-            out = out.replace(secret, REDACTED)
-        for pattern, _ in _PATTERNS:
-            out = pattern.sub(lambda m: m.group("pre") + REDACTED, out)
+        for secret in self._ordered_values:
+            if secret in out:
+                out = out.replace(secret, REDACTED)
+        if _TRIGGER.search(out):
+            for pattern, _ in _PATTERNS:
+                out = pattern.sub(lambda m: m.group("pre") + REDACTED, out)
         for extra in self._extra:
             out = extra.sub(REDACTED, out)
         return out

@@ -4,6 +4,12 @@ A run is recorded in the ops store (status ``running``) before it changes anythi
 step is journaled ``started`` then ``done``; a failpoint sits before and after each one
 (``<action>.<step>.before`` / ``.after``). The journal plus what the target holds tells
 ``liftgate recover`` whether the run had passed its commit point.
+
+Journal entries are written to the ops store in batches, one transaction each: a durable
+step (the commit point, a revert) writes everything pending plus its own ``started`` entry
+before its body runs, and its ``done`` entry right after; the rest is written by the next
+durable step or when the run finishes. What a crash loses is only entries of steps that
+changed nothing recovery cannot see for itself (it undoes a run whose commit never started).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from liftgate import __version__
 from liftgate.engine.evidence import EvidenceBundle
 from liftgate.engine.failpoints import failpoint
 from liftgate.engine.project import Project
-from liftgate.store.base import RunRecord, StepRecord, utcnow
+from liftgate.store.base import PendingStep, RunRecord, StepRecord, utcnow
 
 __all__ = ["Run", "new_run_id"]
 
@@ -46,6 +52,7 @@ class Run:
         self.record = record
         self.evidence = evidence
         self._steps: list[StepRecord] | None = None
+        self._pending: list[PendingStep] = []
 
     @property
     def run_id(self) -> str:
@@ -98,7 +105,9 @@ class Run:
             },
         )
         evidence.write_json("plan.json", plan)
-        return cls(project, record, evidence)
+        run = cls(project, record, evidence)
+        run._steps = []
+        return run
 
     @classmethod
     def resume(cls, project: Project, record: RunRecord, summary_name: str = "summary.md") -> Run:
@@ -128,26 +137,49 @@ class Run:
                 detail = step.detail
         return detail
 
-    def mark(self, name: str, state: str, detail: dict[str, Any] | None = None) -> None:
-        rec = self.project.store.record_step(
-            self.run_id, name, state, self.project.redactor.data(detail or {})
+    def mark(
+        self, name: str, state: str, detail: dict[str, Any] | None = None, *, flush: bool = False
+    ) -> None:
+        journal = self.journal()
+        clean = self.project.redactor.data(detail or {})
+        pending = PendingStep(name=name, state=state, at=utcnow(), detail=clean)
+        self._pending.append(pending)
+        journal.append(
+            StepRecord(
+                run_id=self.run_id,
+                seq=len(journal) + 1,
+                name=name,
+                state=state,
+                at=pending.at,
+                detail=clean,
+            )
         )
-        if self._steps is not None:
-            self._steps.append(rec)
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending journal entry to the ops store, in one transaction."""
+        if self._pending:
+            self.project.store.record_steps(self.run_id, self._pending)
+            self._pending = []
 
     @contextlib.contextmanager
-    def step(self, name: str) -> Iterator[dict[str, Any]]:
-        """Journal one step; the caller fills the yielded dict with the step's detail."""
+    def step(self, name: str, *, durable: bool = False) -> Iterator[dict[str, Any]]:
+        """Journal one step; the caller fills the yielded dict with the step's detail.
+
+        ``durable``: the journal (this step's ``started`` included) is in the ops store
+        before the body runs, and its ``done`` right after.
+        """
         failpoint(f"{self.action}.{name}.before")
-        self.mark(name, "started")
+        self.mark(name, "started", flush=durable)
         detail: dict[str, Any] = {}
         try:
             yield detail
         except BaseException as exc:
             with contextlib.suppress(Exception):
-                self.mark(name, "failed", {"error": str(exc)})
+                self.mark(name, "failed", {"error": str(exc)}, flush=True)
             raise
-        self.mark(name, "done", detail)
+        self.mark(name, "done", detail, flush=durable)
         failpoint(f"{self.action}.{name}.after")
 
     # end ----------------------------------------------------------------------
@@ -160,9 +192,18 @@ class Run:
         summary: str,
         extra: dict[str, Any] | None = None,
     ) -> None:
-        """Write the last evidence, seal it, then record the run's end in the ops store."""
+        """Write the last evidence, seal it, then record the run's end in the ops store.
+
+        ``extra`` entries go into ``final_status.json``; a key ending in ``.json`` is written
+        as a file of its own instead.
+        """
+        self.flush()
+        inline: dict[str, Any] = {}
         for name, data in (extra or {}).items():
-            self.evidence.write_json(name, data)
+            if name.endswith(".json"):
+                self.evidence.write_json(name, data)
+            else:
+                inline[name] = data
         self.evidence.write_text(self.evidence.summary_name, summary)
         self.evidence.write_json(
             "final_status.json",
@@ -174,6 +215,7 @@ class Run:
                 "finished_at": utcnow(),
                 "summary_file": self.evidence.summary_name,
                 **result,
+                **inline,
             },
         )
         self.evidence.seal()

@@ -26,6 +26,7 @@ from typing import Any
 from liftgate.engine.digest import content_digest, fingerprint, path_kind
 from liftgate.engine.fsops import (
     copy_file_durable,
+    copy_file_verified,
     copy_tree_durable,
     exchange,
     fsync_dir,
@@ -76,17 +77,7 @@ def _stage(run: Run, project: Project, plan: FilePlan) -> None:
             return
         source = Path(plan.source)
         if plan.kind == "file":
-            before = os.stat(source)
-            digest = copy_file_durable(source, temp, mode=plan.mode)
-            after = os.stat(source)
-            if (before.st_ino, before.st_size, before.st_mtime_ns) != (
-                after.st_ino,
-                after.st_size,
-                after.st_mtime_ns,
-            ):
-                raise OperationError(
-                    f"{source} changed while it was being copied; nothing was changed"
-                )
+            digest = copy_file_verified(source, temp, mode=plan.mode)
         else:
             copy_tree_durable(source, temp)
             if plan.mode is not None:
@@ -99,6 +90,9 @@ def _stage(run: Run, project: Project, plan: FilePlan) -> None:
             )
         if plan.uid is not None and plan.gid is not None:
             os.chown(temp, plan.uid, plan.gid, follow_symlinks=False)
+        if plan.kind == "file":
+            st = os.stat(temp)
+            detail.update(ino=st.st_ino, dev=st.st_dev, size=st.st_size, mtime_ns=st.st_mtime_ns)
         if plan.action == "promote":
             failures = _rule_failures(project, plan, temp)
             if failures:
@@ -135,7 +129,6 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
             method = link_or_copy_tree(target, backup)
             digest = content_digest(backup)
         fsync_dir(backup.parent)
-        fsync_dir(backup.parent.parent)
         if digest != plan.before.digest:
             raise DriftError(
                 f"{plan.target_display} changed while liftgate was backing it up; "
@@ -145,7 +138,7 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
 
 
 def _commit(run: Run, plan: FilePlan) -> None:
-    with run.step("commit") as detail:
+    with run.step("commit", durable=True) as detail:
         target, temp = plan.target_path, Path(plan.temp_path)
         if plan.removes_target:
             os.rename(target, temp)
@@ -173,11 +166,34 @@ def undo(project: Project, plan: FilePlan) -> None:
 
 
 # after the commit point ------------------------------------------------------------
-def _verify(project: Project, plan: FilePlan, expected: str | None, with_rules: bool) -> list[str]:
+def _verify(
+    project: Project, plan: FilePlan, staged: dict[str, Any], with_rules: bool
+) -> list[str]:
+    """Post-write verification: the target holds exactly the staged bytes (and the rules).
+
+    For a file, ``stage`` re-read and hashed the written copy after writing it; the commit
+    only renamed that inode. So when the target is still that inode, unmodified (same
+    device, inode, size and mtime), its bytes are the verified ones; otherwise it is hashed.
+    """
     target = plan.target_path
+    expected = staged.get("digest")
     if plan.removes_target:
         return [] if path_kind(target) == "absent" else [f"{plan.target_display} still exists"]
-    found = content_digest(target)
+    found: str | None = None
+    if plan.kind == "file" and "ino" in staged:
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            return [f"{plan.target_display} is missing after the switch"]
+        same = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+            staged["dev"],
+            staged["ino"],
+            staged["size"],
+            staged["mtime_ns"],
+        )
+        found = expected if same else None
+    if found is None:
+        found = content_digest(target)
     if found != expected:
         return [f"{plan.target_display} does not hold the bytes that were staged (sha256 {found})"]
     return _rule_failures(project, plan, target) if with_rules else []
@@ -280,7 +296,7 @@ def after_commit(
     expected = None if plan.removes_target else run.detail_of("stage").get("digest")
     if run.state_of("revert") is None:
         with run.step("verify") as detail:
-            failures = _verify(project, plan, expected, with_rules=not recovering)
+            failures = _verify(project, plan, run.detail_of("stage"), with_rules=not recovering)
             detail["failures"] = failures
     else:
         failures = list(run.detail_of("verify").get("failures") or ["verification failed"])
@@ -312,11 +328,11 @@ def after_commit(
         result=result,
         summary=_summary(plan, "OK", message, [f"- after sha256: {expected}"]),
         extra={
-            "verification.json": {
-                "checks": ["sha256", *[r.glob for r in plan.verify_rules]],
+            "verification": {
+                "checks": ["sha256", *[f"rule {r.glob}" for r in plan.verify_rules]],
                 "failures": [],
             },
-            "history_entry.json": entry,
+            "history_entry": entry,
         },
     )
     return _result(run, plan, "ok", message, {"target_digest": expected})
@@ -325,7 +341,7 @@ def after_commit(
 def _revert(
     run: Run, project: Project, plan: FilePlan, failures: list[str], recovering: bool
 ) -> FileResult:
-    with run.step("revert") as detail:
+    with run.step("revert", durable=True) as detail:
         restored = _restore_before(project, plan)
         detail["restored"] = restored
     remove_path(Path(plan.temp_path))
@@ -347,7 +363,7 @@ def _revert(
         message=message,
         result={"kind": plan.kind, "target": plan.target, "reverted": restored},
         summary=_summary(plan, "FAIL", message, [f"- failure: {f}" for f in failures]),
-        extra={"verification.json": {"failures": failures}, "history_entry.json": entry},
+        extra={"verification": {"failures": failures}, "history_entry": entry},
     )
     return _result(run, plan, "failed", message, {"verification_failures": failures})
 

@@ -8,8 +8,6 @@ import re
 import tomllib
 from pathlib import Path
 
-import yaml
-
 from liftgate.config import VerifyRule
 
 __all__ = ["check_rules", "rules_for"]
@@ -60,8 +58,13 @@ def check_rules(path: Path, rel_path: str, rules: list[VerifyRule]) -> list[str]
                 elif rule.parses_as == "toml":
                     tomllib.loads(text)
                 else:
-                    yaml.safe_load(text)
-            except (ValueError, yaml.YAMLError) as exc:
+                    import yaml
+
+                    try:
+                        yaml.safe_load(text)
+                    except yaml.YAMLError as exc:
+                        raise ValueError(str(exc)) from exc
+            except ValueError as exc:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 failures.append(f"{rel_path}: does not parse as {rule.parses_as} ({first})")
     return failures

@@ -7,6 +7,7 @@ Contract, for every implementation:
 
 * ``create_run`` is called once per run id; a second call with the same id raises StoreError.
 * ``record_step`` appends to the run's journal; steps come back in the order recorded.
+  ``record_steps`` appends several in one transaction (all or none), keeping their order.
 * every write is committed before the method returns (a SIGKILL right after the call keeps it).
 * ``lock(name, wait)`` is an exclusive lock held by this process until the context exits or
   the process dies (a killed holder never leaves a lock behind). ``wait=None`` or ``0`` fails
@@ -22,7 +23,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["HistoryHead", "OpsStore", "RunRecord", "StepRecord", "utcnow"]
+__all__ = ["HistoryHead", "OpsStore", "PendingStep", "RunRecord", "StepRecord", "utcnow"]
 
 RUN_STATUSES = ("running", "ok", "failed", "noop", "undone", "awaiting_approval")
 
@@ -62,6 +63,16 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
+class PendingStep:
+    """A step recorded in memory, written with others in one transaction."""
+
+    name: str
+    state: str
+    at: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class HistoryHead:
     key: str
     head: str
@@ -93,6 +104,8 @@ class OpsStore(Protocol):
     def record_step(
         self, run_id: str, name: str, state: str, detail: dict[str, Any] | None = None
     ) -> StepRecord: ...
+
+    def record_steps(self, run_id: str, steps: list[PendingStep]) -> None: ...
 
     def steps(self, run_id: str) -> list[StepRecord]: ...
 

@@ -27,7 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_loads
 
 from liftgate.errors import LockedError, StoreError
-from liftgate.store.base import HistoryHead, RunRecord, StepRecord, utcnow
+from liftgate.store.base import HistoryHead, PendingStep, RunRecord, StepRecord, utcnow
 
 __all__ = ["PostgresStore"]
 
@@ -262,6 +262,39 @@ class PostgresStore:
         return StepRecord(
             run_id=run_id, seq=int(row[0]), name=name, state=state, at=at, detail=detail or {}
         )
+
+    def record_steps(self, run_id: str, steps: list[PendingStep]) -> None:
+        if not steps:
+            return
+        try:
+            with self._mutex, self._db.transaction():
+                locked = self._db.execute(
+                    "SELECT 1 FROM ops.runs WHERE run_id=%s FOR UPDATE", (run_id,)
+                ).fetchone()
+                if locked is None:
+                    raise StoreError(f"cannot journal steps: run {run_id} is not in the ops store")
+                row = self._db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) FROM ops.steps WHERE run_id=%s", (run_id,)
+                ).fetchone()
+                first = int(row[0]) + 1 if row else 1
+                with self._db.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO ops.steps (run_id, seq, name, state, at, detail) "
+                        "VALUES (%s, %s, %s, %s, %s, %s::jsonb)",
+                        [
+                            (
+                                run_id,
+                                first + i,
+                                s.name,
+                                s.state,
+                                s.at,
+                                json.dumps(s.detail, sort_keys=True),
+                            )
+                            for i, s in enumerate(steps)
+                        ],
+                    )
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot journal the steps of run {run_id}: {self._why(exc)}") from exc
 
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._query(

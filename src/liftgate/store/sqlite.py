@@ -8,8 +8,10 @@ are made durable by fsync, and recovery probes them rather than trusting the jou
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from typing import Any
 import filelock
 
 from liftgate.errors import LockedError, StoreError
-from liftgate.store.base import HistoryHead, RunRecord, StepRecord, utcnow
+from liftgate.store.base import HistoryHead, PendingStep, RunRecord, StepRecord, utcnow
 
 __all__ = ["SqliteStore"]
 
@@ -88,6 +90,7 @@ class SqliteStore:
     def __init__(self, path: Path, lock_dir: Path) -> None:
         self.path = path
         self.lock_dir = lock_dir
+        self._lock_dir_ready = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # switching to WAL and creating the schema do not wait for a busy database, so
@@ -191,6 +194,37 @@ class SqliteStore:
             run_id=run_id, seq=seq, name=name, state=state, at=at, detail=detail or {}
         )
 
+    def record_steps(self, run_id: str, steps: list[PendingStep]) -> None:
+        if not steps:
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id=?", (run_id,)
+                ).fetchone()
+                first = int(row[0]) + 1
+                self._db.executemany(
+                    "INSERT INTO steps (run_id, seq, name, state, at, detail) VALUES (?,?,?,?,?,?)",
+                    [
+                        (
+                            run_id,
+                            first + i,
+                            s.name,
+                            s.state,
+                            s.at,
+                            json.dumps(s.detail, sort_keys=True),
+                        )
+                        for i, s in enumerate(steps)
+                    ],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot journal the steps of run {run_id}: {exc}") from exc
+
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._query(
             "SELECT run_id, seq, name, state, at, detail FROM steps WHERE run_id=? ORDER BY seq",
@@ -224,24 +258,34 @@ class SqliteStore:
     # locks ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, wait: float | None = None) -> Iterator[None]:
-        self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """An ``flock`` on ``<lock_dir>/<sha256(name)>.lock``: it dies with the process."""
+        if not self._lock_dir_ready:
+            self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock_dir_ready = True
         digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-        flock = filelock.FileLock(str(self.lock_dir / f"{digest}.lock"), is_singleton=False)
-        timeout = wait if wait and wait > 0 else 0
-        started = time.monotonic()
+        fd = os.open(self.lock_dir / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            flock.acquire(timeout=timeout, poll_interval=0.02)
-        except filelock.Timeout as exc:
-            waited = time.monotonic() - started
-            raise LockedError(
-                f"another liftgate operation holds the lock on {name}"
-                + (f" (waited {waited:.1f}s)" if timeout else ""),
-                hint="retry later, or pass --wait SECONDS to wait for it",
-            ) from exc
-        try:
-            yield
+            timeout = wait if wait and wait > 0 else 0
+            started = time.monotonic()
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    waited = time.monotonic() - started
+                    if waited >= timeout:
+                        raise LockedError(
+                            f"another liftgate operation holds the lock on {name}"
+                            + (f" (waited {waited:.1f}s)" if timeout else ""),
+                            hint="retry later, or pass --wait SECONDS to wait for it",
+                        ) from None
+                    time.sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            flock.release()
+            os.close(fd)
 
     def close(self) -> None:
         self._db.close()
