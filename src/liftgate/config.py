@@ -33,7 +33,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from liftgate.errors import ConfigError
 
-__all__ = ["CONFIG_NAME", "Config", "FilesSettings", "Settings", "VerifyRule", "load_config"]
+__all__ = [
+    "CONFIG_NAME",
+    "Config",
+    "EnvSettings",
+    "FilesSettings",
+    "Settings",
+    "VerifyRule",
+    "load_config",
+]
 
 CONFIG_NAME = "liftgate.toml"
 
@@ -80,6 +88,33 @@ class FilesSettings(_Model):
     verify: list[VerifyRule] = Field(default_factory=list)
 
 
+class PostgresSettings(_Model):
+    """``[postgres]``: the libpq conninfo shared by every environment (no password here,
+    ideally: it may come from odoo.conf, ``PGPASSWORD`` or ``~/.pgpass``)."""
+
+    dsn: str | None = None
+
+
+class EnvSettings(_Model):
+    """``[env.NAME]``: one Odoo environment (database + filestore)."""
+
+    role: Literal["production", "staging", "dev"]
+    db: str | None = Field(default=None, min_length=1, max_length=63)
+    filestore: str | None = None
+    dsn: str | None = None
+    odoo_conf: str | None = None
+    neutralize: bool | None = None
+
+    @property
+    def wants_neutralize(self) -> bool:
+        """Neutralize copies restored here: default true unless this is production."""
+        return self.neutralize if self.neutralize is not None else self.role != "production"
+
+
+class ArtifactsSettings(_Model):
+    dir: str | None = None
+
+
 class RedactionSettings(_Model):
     patterns: list[str] = Field(default_factory=list)
 
@@ -91,6 +126,9 @@ class Settings(_Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    env: dict[str, EnvSettings] = Field(default_factory=dict)
+    artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
 
 
 @dataclass(frozen=True)
@@ -103,6 +141,7 @@ class Config:
     roots: tuple[Path, ...]
     state_dir: Path
     evidence_dir: Path
+    artifacts_dir: Path
 
     @property
     def files(self) -> FilesSettings:
@@ -154,6 +193,11 @@ def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
     state_dir = (base / settings.project.state_dir).resolve()
     evidence = settings.project.evidence_dir
     evidence_dir = (base / evidence).resolve() if evidence else state_dir / "evidence"
+    artifacts = settings.artifacts.dir
+    artifacts_dir = (base / artifacts).resolve() if artifacts else state_dir / "artifacts"
+    for name in settings.env:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
+            raise ConfigError(f"{path}: env name {name!r} must be letters, digits, '.', '_', '-'")
     return Config(
         settings=settings,
         base_dir=base,
@@ -161,4 +205,5 @@ def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
         roots=roots,
         state_dir=state_dir,
         evidence_dir=evidence_dir,
+        artifacts_dir=artifacts_dir,
     )

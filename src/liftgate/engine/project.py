@@ -72,7 +72,7 @@ class Project:
             raw,
             what=what,
             roots=self.config.roots,
-            forbidden=(self.state_dir, self.config.evidence_dir),
+            forbidden=(self.state_dir, self.config.evidence_dir, self.config.artifacts_dir),
             cwd=self.cwd,
         )
 

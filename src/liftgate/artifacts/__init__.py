@@ -1,0 +1,1 @@
+"""Artifacts: the versioned backup contract, the content-addressed blob store, retention."""
