@@ -144,4 +144,6 @@ def load_manifest(path: Path) -> ArtifactManifest:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise IntegrityError(f"the artifact manifest {path} is invalid: {where}: {err['msg']}") from None
+        raise IntegrityError(
+            f"the artifact manifest {path} is invalid: {where}: {err['msg']}"
+        ) from None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liftgate import __version__
-from liftgate.cli import demo, files, state
+from liftgate.cli import artifacts, demo, files, odoo, state
 
 __all__ = ["app", "main"]
 
@@ -44,6 +44,8 @@ def _root(
 files.register(app)
 state.register(app)
 demo.register(app)
+odoo.register(app)
+artifacts.register(app)
 
 
 def main() -> None:

@@ -24,6 +24,9 @@ Handler = Callable[[Project, RunRecord], "Outcome"]
 _HANDLERS: dict[str, str] = {
     "files.promote": "liftgate.files.recovery:recover_run",
     "files.rollback": "liftgate.files.recovery:recover_run",
+    "odoo.backup": "liftgate.odoo.recovery:recover_backup",
+    "odoo.restore": "liftgate.odoo.recovery:recover_restore",
+    "odoo.restore-rollback": "liftgate.odoo.recovery:recover_restore_rollback",
 }
 
 

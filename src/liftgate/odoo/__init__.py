@@ -1,0 +1,1 @@
+"""Odoo environments: PostgreSQL database + filestore, backed up, restored, deployed, promoted."""
