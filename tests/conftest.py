@@ -9,7 +9,7 @@ import pytest
 from psycopg import sql
 
 from liftgate.engine.project import Project
-from support.pgcluster import PgCluster, start_cluster
+from liftgate.sandbox.cluster import PgCluster, start_cluster
 
 CONFIG = """\
 [project]

@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from liftgate.sandbox.cluster import PgCluster
 from support.odoo_db import insert_attachment, sequence_values, table_snapshot
 from support.odoo_project import OdooProject, make_odoo_project
-from support.pgcluster import PgCluster
 from support.tree import cli_json, run_cli, snapshot
 
 NEUTRALIZED = {

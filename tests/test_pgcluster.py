@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from support.pgcluster import PgCluster, start_cluster
+from liftgate.sandbox.cluster import PgCluster, start_cluster
 
 
 @pytest.fixture

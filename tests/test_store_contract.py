@@ -26,10 +26,10 @@ import psycopg
 import pytest
 
 from liftgate.errors import LockedError, StoreError
+from liftgate.sandbox.cluster import PgCluster
 from liftgate.store.base import OpsStore, RunRecord, StepRecord
 from liftgate.store.postgres import PostgresStore
 from liftgate.store.sqlite import SqliteStore
-from support.pgcluster import PgCluster
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 T0 = "2024-05-01T10:00:00.000000Z"

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from liftgate.sandbox.cluster import PgCluster
 from support.odoo_db import PopulateResult, create_schema, populate
-from support.pgcluster import PgCluster
 
 
 @dataclass

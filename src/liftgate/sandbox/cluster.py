@@ -1,8 +1,8 @@
-"""A private, throw-away PostgreSQL cluster for tests.
+"""A private, throw-away PostgreSQL cluster (the demo's embedded default, and the tests').
 
 Usage::
 
-    from support.pgcluster import start_cluster
+    from liftgate.sandbox.cluster import start_cluster
 
     cluster = start_cluster(tmp_path / "pg")
     try:
@@ -267,7 +267,7 @@ class PgCluster:
         }
         conf = self.data_dir / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as f:
-            f.write("\n# added by tests/support/pgcluster.py\n")
+            f.write("\n# added by liftgate.sandbox.cluster\n")
             for key, value in settings.items():
                 f.write(f"{key} = {value}\n")
 

@@ -1,0 +1,1 @@
+"""Throw-away infrastructure for the demo and the tests: a private PostgreSQL cluster."""
