@@ -275,3 +275,88 @@ def test_env_untouched_when_restore_fails(odoo: OdooProject) -> None:
             )
         ]
     assert names == [odoo.staging_db]
+
+
+def test_postgres_stopped_mid_restore(odoo: OdooProject, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    artifact_id = str(_backup(odoo)["artifact_id"])
+    code, out = cli_json(["odoo", "restore", artifact_id, "--env", "staging"], odoo.root)
+    assert code == 0, out
+    before_db = table_snapshot(odoo.conninfo(odoo.staging_db))
+    before_fs = snapshot(odoo.staging_filestore)
+    marker = tmp_path / "restore.pg_restore.before.paused"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "liftgate",
+            "odoo",
+            "restore",
+            artifact_id,
+            "--env",
+            "staging",
+            "--force",
+            "--json",
+        ],
+        cwd=odoo.root,
+        env={
+            **os.environ,
+            "LIFTGATE_FAILPOINTS": "restore.pg_restore.before=pause",
+            "LIFTGATE_FAILPOINT_DIR": str(tmp_path),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the restore never reached pg_restore"
+    odoo.cluster.stop("immediate")
+    try:
+        marker.unlink()
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        odoo.cluster.start()
+    assert proc.returncode not in (0, -9), stdout + stderr
+    payload = json.loads(stdout.strip().splitlines()[-1])
+    assert payload["status"] == "FAIL" and "Traceback" not in stderr
+    assert "the live database was not touched" in payload["message"]
+    code, out = cli_json(["recover"], odoo.root)
+    assert code == 0 and out["runs"][0]["result"] == "undone", out
+    assert table_snapshot(odoo.conninfo(odoo.staging_db)) == before_db
+    assert snapshot(odoo.staging_filestore) == before_fs
+    with psycopg.connect(odoo.cluster.dsn) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (odoo.staging_db + "%",)
+            )
+        ]
+    assert names == [odoo.staging_db]
+
+
+def test_dump_needing_superuser_is_refused_naming_the_statement(odoo: OdooProject) -> None:
+    """A dump with an event trigger (superuser-only SQL) cannot be restored by the env's role."""
+    with psycopg.connect(odoo.cluster.conninfo(odoo.prod_db), autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION public.lg_hostile() RETURNS event_trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RAISE NOTICE 'x'; END $$"
+        )
+        conn.execute(
+            "CREATE EVENT TRIGGER lg_hostile ON ddl_command_start EXECUTE FUNCTION public.lg_hostile()"
+        )
+    artifact_id = str(_backup(odoo)["artifact_id"])
+    code, out = cli_json(["odoo", "restore", artifact_id, "--env", "staging"], odoo.root)
+    assert code != 0
+    assert "EVENT TRIGGER" in out["message"], out["message"]
+    with psycopg.connect(odoo.cluster.dsn) as conn:
+        assert (
+            conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname LIKE %s", (odoo.staging_db + "%",)
+            ).fetchone()
+            is None
+        )
