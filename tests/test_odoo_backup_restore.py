@@ -347,7 +347,8 @@ def test_dump_needing_superuser_is_refused_naming_the_statement(odoo: OdooProjec
             "AS $$ BEGIN RAISE NOTICE 'x'; END $$"
         )
         conn.execute(
-            "CREATE EVENT TRIGGER lg_hostile ON ddl_command_start EXECUTE FUNCTION public.lg_hostile()"
+            "CREATE EVENT TRIGGER lg_hostile ON ddl_command_start "
+            "EXECUTE FUNCTION public.lg_hostile()"
         )
     artifact_id = str(_backup(odoo)["artifact_id"])
     code, out = cli_json(["odoo", "restore", artifact_id, "--env", "staging"], odoo.root)
