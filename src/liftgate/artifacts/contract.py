@@ -5,12 +5,14 @@ Schema (``tests/test_artifact_contract.py`` checks that the shipped file matches
 An artifact is a folder ``<artifacts_dir>/<artifact_id>/`` holding:
 
 * ``manifest.json`` — this model, written last (atomically), so a folder without one is an
-  unfinished backup;
+  unfinished backup; ``manifest.json.sha256`` seals it (a changed value is caught);
 * ``db/`` — the database, as a ``pg_dump --format=directory`` dump (``db_dump.files`` lists
   every file with its size and sha256);
 * ``filestore.jsonl`` — one ``{"fname", "sha1", "size"}`` object per line, sorted by
   ``fname``: the attachments the dumped database references; their bytes are blobs in the
   shared store ``<artifacts_dir>/blobs/<sha1[:2]>/<sha1>``.
+
+``<artifacts_dir>/.lock`` is held shared by backups and exclusively by ``prune``.
 """
 
 from __future__ import annotations

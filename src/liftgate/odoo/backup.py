@@ -169,7 +169,11 @@ def backup(
     repo = ArtifactRepository(project.config.artifacts_dir)
     run_id = new_run_id()
     artifact_id = f"{env.name}-{run_id}"
-    with project.store.lock(env_lock(env.name), wait=wait):
+    with (
+        project.store.lock(env_lock(env.name), wait=wait),
+        # shared: a prune (exclusive) never removes a blob this backup relies on
+        repo.lock(exclusive=False, wait=wait or 0.0),
+    ):
         recover(project, target=env_lock(env.name), lock_held=True)
         conn = env.connect()
         try:
