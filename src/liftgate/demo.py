@@ -1,7 +1,8 @@
 """``liftgate demo``: a guided tour in a throw-away sandbox.
 
 Builds a project in a temp folder and walks through promote → verify → rollback →
-history verify → evidence verify for a file and a folder, printing what it does.
+history verify → evidence verify for a file and a folder, then backs up and restores a
+sample Odoo-shaped environment on a private PostgreSQL cluster, printing what it does.
 """
 
 from __future__ import annotations
@@ -116,3 +117,6 @@ def _tour(root: Path, say: Callable[[str], None]) -> None:
             raise GuardrailError("the demo's history does not verify")
     finally:
         project.close()
+    from liftgate.demo_odoo import odoo_tour
+
+    odoo_tour(root, say)
