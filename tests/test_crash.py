@@ -545,10 +545,10 @@ def kill_loop(
             moment = moments[attempt]
         elif tally.killed["old"] and tally.killed["new"]:
             break
-        elif not tally.killed["new"]:  # sooner after the switch
+        elif not tally.killed["new"]:  # sooner and sooner after the switch
             moment = (rng.uniform(0.0, tail / (attempt - len(moments) + 2)), True)
-        else:  # very early
-            moment = (rng.uniform(0.0, 0.3 * timing.total), False)
+        else:  # earlier and earlier
+            moment = (rng.uniform(0.0, 0.3 * timing.total / (attempt - len(moments) + 1)), False)
         once(moment)
     assert tally.killed["old"] >= 1 and tally.killed["new"] >= 1, str(tally)
 
@@ -722,7 +722,7 @@ def test_random_kills_large_folder(tmp_path: Path) -> None:
     [
         pytest.param("promote.backup.after", "undone", id="failpoint-before-commit"),
         pytest.param("promote.commit.switched", "completed", id="failpoint-after-commit"),
-        pytest.param(None, "undone", id="kill-mid-stage"),
+        pytest.param(None, "undone", id="kill-while-copying"),
     ],
 )
 def test_killed_promote_leaves_no_lock(
@@ -746,8 +746,11 @@ def test_killed_promote_leaves_no_lock(
             time.sleep(0.0005)
         proc.send_signal(signal.SIGSTOP)
         try:
-            # frozen before its switch: the target is untouched, the copy is under way
-            assert holds(target, snaps["A"]) == "exactly"
+            # frozen while it copies (on a very busy machine, possibly later: then recovery
+            # completes it); never a mix
+            frozen = classify(target, snaps["A"], snaps["B"])
+            assert frozen in ("old", "new"), frozen
+            recovered = "undone" if frozen == "old" else "completed"
             # the lock is real: while the first process lives, a second one is refused
             refused = layout.promote("C")
             assert refused.returncode == 4, refused

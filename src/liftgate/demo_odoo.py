@@ -86,9 +86,8 @@ def _walk(project: Project, say: Callable[[str], None]) -> None:
     with psycopg.connect(make_conninfo(_staging_dsn(project), dbname="demo_staging")) as conn:
         servers = conn.execute("SELECT smtp_host FROM ir_mail_server WHERE active").fetchall()
         crons = conn.execute("SELECT count(*) FROM ir_cron WHERE active").fetchone()
-    say(
-        f"   staging mail goes to {[s[0] for s in servers]}; active crons: {crons[0] if crons else 0}"
-    )
+    active = crons[0] if crons else 0
+    say(f"   staging mail goes to {[s[0] for s in servers]}; active crons: {active}")
     again = restore(project, first.artifact_id, "staging")
     say(f"   restore again: {again.status} ({again.message})")
 
