@@ -218,13 +218,19 @@ def test_superuser_role_refused(odoo: OdooProject) -> None:
     assert code == 3 and "superuser" in out["message"]
 
 
-def test_password_canaries_never_written(odoo: OdooProject, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_password_canaries_never_written(
+    odoo: OdooProject, tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
     dsn_canary, env_canary, conf_canary = "DsnCanary-1f2e", "EnvCanary-3d4c", "ConfCanary-5b6a"
+    ops_dsn = request.getfixturevalue("pg_dsn") if store == "postgres" else None
     conf = odoo.root / "odoo.conf"
     conf.write_text(f"[options]\ndb_password = {conf_canary}\ndata_dir = {odoo.root / 'data'}\n")
     toml = (odoo.root / "liftgate.toml").read_text()
     toml = toml.replace(f'user={odoo.role}"', f'user={odoo.role} password={dsn_canary}"')
     toml += f'\n[env.confenv]\nrole = "dev"\ndb = "{odoo.prod_db}_conf"\nodoo_conf = "odoo.conf"\n'
+    if ops_dsn is not None:
+        toml += f'\n[store]\nops_dsn = "{ops_dsn}"\n'
     (odoo.root / "liftgate.toml").write_text(toml)
     env = {"PGPASSWORD": env_canary}
     outputs = []
@@ -248,6 +254,15 @@ def test_password_canaries_never_written(odoo: OdooProject, tmp_path: Path) -> N
             data = (Path(dirpath) / name).read_bytes()
             for c in canaries:
                 assert c.encode() not in data, (c, name)
+    if ops_dsn is not None:
+        with psycopg.connect(ops_dsn) as conn:
+            runs = conn.execute("SELECT count(*) FROM ops.runs").fetchone()
+            assert runs is not None and runs[0] >= 2
+            for table in ("ops.runs", "ops.steps", "ops.history_heads"):
+                row = conn.execute(f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")  # noqa: S608 - fixed table names
+                text = str(row.fetchone())
+                for c in canaries:
+                    assert c not in text, (c, table)
 
 
 def test_env_untouched_when_restore_fails(odoo: OdooProject) -> None:
