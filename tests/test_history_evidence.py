@@ -118,3 +118,22 @@ def test_runs_show_has_journal(history_proj: Path) -> None:
     assert out["run"]["status"] == "ok"
     code, out = cli_json(["history", "--target", "docs/a.md"], history_proj)
     assert code == 0 and len(out["entries"]) == 5
+
+
+def test_kill_while_a_run_starts_leaves_verifiable_evidence(proj_dir: Path) -> None:
+    (proj_dir / "docs/a.md").write_text("old\n")
+    (proj_dir / "staged/a.md").write_text("new\n")
+    proc = run_cli(
+        ["promote", "staged/a.md", "--target", "docs/a.md"],
+        proj_dir,
+        {"LIFTGATE_FAILPOINTS": "promote.start.recorded"},
+    )
+    assert proc.returncode == -9
+    code, out = cli_json(["recover"], proj_dir)
+    assert code == 0 and out["runs"][0]["result"] == "undone"
+    run_id = out["runs"][0]["run_id"]
+    code, ev = cli_json(["evidence", "verify", run_id], proj_dir)
+    assert code == 0, ev
+    plan = json.loads((proj_dir / ".liftgate/evidence" / run_id / "plan.json").read_text())
+    assert plan["target"] == str(proj_dir / "docs/a.md")
+    assert (proj_dir / "docs/a.md").read_text() == "old\n"

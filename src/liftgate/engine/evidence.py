@@ -52,14 +52,17 @@ class EvidenceBundle:
         if path.parent != self.dir:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = self.redactor.text(text).encode("utf-8")
-        # evidence files are made durable together when the bundle is sealed
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # written whole under a temp name, then renamed: a crash never leaves half a file;
+        # the files are made durable together when the bundle is sealed
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
+        os.replace(tmp, path)
         self._digests[path.relative_to(self.dir).as_posix()] = hashlib.sha256(data).hexdigest()
         return path
 

@@ -91,6 +91,7 @@ class Run:
             plan=redact.data(plan),
         )
         project.store.create_run(record)
+        failpoint(f"{action}.start.recorded")
         evidence = project.evidence(run_id, summary_name)
         evidence.create()
         evidence.write_json(
@@ -114,6 +115,20 @@ class Run:
         evidence = project.evidence(record.run_id, summary_name)
         if not evidence.dir.exists():
             evidence.create()
+        # a run killed while it started may lack its first evidence files: rebuild them
+        if not evidence.has("run_id.txt"):
+            evidence.write_text("run_id.txt", record.run_id + "\n")
+        if not evidence.has("inputs.json"):
+            evidence.write_json(
+                "inputs.json",
+                {
+                    "run_id": record.run_id,
+                    "note": "the run was interrupted before its inputs were recorded; "
+                    "rebuilt by liftgate recover",
+                },
+            )
+        if not evidence.has("plan.json"):
+            evidence.write_json("plan.json", record.plan)
         return cls(project, record, evidence)
 
     # journal ----------------------------------------------------------------
