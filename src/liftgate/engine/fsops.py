@@ -272,9 +272,9 @@ def _walk_sorted(root: Path) -> list[tuple[Path, os.stat_result]]:
     return out
 
 
-def copy_tree_durable(src: Path, dst: Path) -> None:
-    """Copy directory ``src`` to a new directory ``dst``: files, folders and symlinks, with
-    their permission bits; everything fsynced, folders included."""
+def _rebuild_tree(src: Path, dst: Path, put_file: Callable[[Path, Path, int], None]) -> None:
+    """Recreate folder ``src`` at the new path ``dst``: folders and symlinks as they are,
+    each regular file through ``put_file(source, destination, mode)``; folders fsynced."""
     os.mkdir(dst, 0o700)
     dirs: list[tuple[Path, int]] = [(dst, stat.S_IMODE(os.stat(src).st_mode))]
     for path, st in _walk_sorted(src):
@@ -283,7 +283,7 @@ def copy_tree_durable(src: Path, dst: Path) -> None:
             os.mkdir(target, 0o700)
             dirs.append((target, stat.S_IMODE(st.st_mode)))
         elif stat.S_ISREG(st.st_mode):
-            copy_file_durable(path, target, mode=stat.S_IMODE(st.st_mode))
+            put_file(path, target, stat.S_IMODE(st.st_mode))
         elif stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(path), target)
         else:
@@ -291,6 +291,16 @@ def copy_tree_durable(src: Path, dst: Path) -> None:
     for folder, perm in reversed(dirs):
         os.chmod(folder, perm)
         fsync_dir(folder)
+
+
+def copy_tree_durable(src: Path, dst: Path) -> None:
+    """Copy directory ``src`` to a new directory ``dst``: files, folders and symlinks, with
+    their permission bits; everything fsynced, folders included."""
+
+    def put(path: Path, target: Path, mode: int) -> None:
+        copy_file_durable(path, target, mode=mode)
+
+    _rebuild_tree(src, dst, put)
 
 
 def fsync_tree(root: Path) -> None:
@@ -324,25 +334,13 @@ def link_or_copy_file(src: Path, dst: Path) -> str:
 
 def link_or_copy_tree(src: Path, dst: Path) -> str:
     """Rebuild directory ``src`` at ``dst`` with hard links to its files; copies if needed."""
-    method = "link"
-    os.mkdir(dst, 0o700)
-    dirs: list[tuple[Path, int]] = [(dst, stat.S_IMODE(os.stat(src).st_mode))]
-    for path, st in _walk_sorted(src):
-        target = dst / path.relative_to(src)
-        if stat.S_ISDIR(st.st_mode):
-            os.mkdir(target, 0o700)
-            dirs.append((target, stat.S_IMODE(st.st_mode)))
-        elif stat.S_ISREG(st.st_mode):
-            if link_or_copy_file(path, target) == "copy":
-                method = "copy"
-        elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(path), target)
-        else:
-            raise OperationError(f"{path} is not a regular file, folder or symlink")
-    for folder, perm in reversed(dirs):
-        os.chmod(folder, perm)
-        fsync_dir(folder)
-    return method
+    methods: set[str] = set()
+
+    def put(path: Path, target: Path, mode: int) -> None:
+        methods.add(link_or_copy_file(path, target))
+
+    _rebuild_tree(src, dst, put)
+    return "copy" if "copy" in methods else "link"
 
 
 def _libc_renameat2() -> Callable[..., int] | None:
