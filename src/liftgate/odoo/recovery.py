@@ -9,13 +9,13 @@ from liftgate.engine.project import Project
 from liftgate.engine.recovery import Outcome
 from liftgate.engine.runs import Run
 from liftgate.errors import LiftgateError
+from liftgate.odoo import fingerprint
 from liftgate.odoo.env import resolve_env
 from liftgate.odoo.pgtools import database_exists
 from liftgate.odoo.restore import (
     RestoreNames,
     finish_filestore_swap,
     maintenance_connection,
-    state_fingerprint,
     undo_restore,
 )
 from liftgate.odoo.rollback import swap_back
@@ -91,7 +91,7 @@ def recover_restore(project: Project, record: RunRecord) -> Outcome:
                 "artifact_id": plan["artifact_id"],
                 "names": names.__dict__,
                 "replaced_existing": plan["replaces_existing"],
-                "fingerprint": state_fingerprint(admin, env),
+                "fingerprint": fingerprint.record(env, admin, {}),
             },
             summary=f"# liftgate restore {record.run_id}: OK\n\n{message}\n",
         )

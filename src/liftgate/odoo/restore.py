@@ -29,7 +29,6 @@ from psycopg import sql
 
 from liftgate.artifacts.contract import ArtifactManifest
 from liftgate.artifacts.repository import ArtifactRepository
-from liftgate.engine.digest import fingerprint
 from liftgate.engine.fsops import fsync_dir
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import recover
@@ -43,6 +42,7 @@ from liftgate.errors import (
 )
 from liftgate.odoo.backup import env_lock
 from liftgate.odoo.env import OdooEnv, resolve_env
+from liftgate.odoo.fingerprint import record, unchanged
 from liftgate.odoo.neutralize import neutralize as neutralize_db
 from liftgate.odoo.neutralize import new_identity
 from liftgate.odoo.pgtools import (
@@ -118,22 +118,6 @@ def maintenance_connection(env: OdooEnv) -> psycopg.Connection[Any]:
     raise last
 
 
-def state_fingerprint(conn: psycopg.Connection[Any], env: OdooEnv) -> dict[str, Any]:
-    """A cheap, conservative fingerprint of the env's current state.
-
-    The cluster's WAL insert position moves with every committed write anywhere in the
-    cluster, so an unchanged position proves nothing was committed in the env's database
-    (a false "changed" is possible, a false "unchanged" is not). The filestore's stat
-    fingerprint and the database's oid complete it.
-    """
-    row = conn.execute(
-        "SELECT pg_current_wal_insert_lsn()::text, (SELECT oid FROM pg_database WHERE datname=%s)",
-        (env.db,),
-    ).fetchone()
-    assert row is not None
-    return {"lsn": row[0], "db_oid": row[1], "filestore": fingerprint(env.filestore)}
-
-
 def _last_restore(project: Project, env: OdooEnv) -> dict[str, Any] | None:
     for run in project.store.list_runs(target=env_lock(env.name), status="ok", limit=20):
         if run.kind in ("odoo.restore", "odoo.restore-rollback"):
@@ -196,10 +180,11 @@ def _restore_locked(
     last = _last_restore(project, env)
     if (
         exists
+        and not force  # --force always restores
         and last is not None
         and last.get("kind") == "odoo.restore"
         and last.get("artifact_id") == manifest.artifact_id
-        and last.get("fingerprint") == state_fingerprint(admin, env)
+        and unchanged(env, admin, last.get("fingerprint") or {})
     ):
         return RestoreResult(
             status="NOOP",
@@ -455,7 +440,8 @@ def _execute(
     with run.step("swap", durable=True):
         _swap(admin, names, run)
     with run.step("fingerprint") as detail:
-        detail.update(state_fingerprint(admin, env))
+        counts = {t: c for t, c in manifest.tables.items()}
+        detail.update(record(env, admin, counts))
     seconds = round(time.monotonic() - started, 3)
     message = (
         f"restored {manifest.artifact_id} into {env.name} ({env.db})"
