@@ -391,3 +391,32 @@ def test_dump_needing_superuser_is_refused_naming_the_statement(odoo: OdooProjec
             ).fetchone()
             is None
         )
+
+
+def test_recover_leaves_a_live_backup_alone(odoo: OdooProject, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "backup.dump.before.paused"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liftgate", "odoo", "backup", "prod", "--json"],
+        cwd=odoo.root,
+        env={
+            **os.environ,
+            "LIFTGATE_FAILPOINTS": "backup.dump.before=pause",
+            "LIFTGATE_FAILPOINT_DIR": str(tmp_path),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    code, out = cli_json(["recover"], odoo.root)
+    assert code == 0 and [r["result"] for r in out["runs"]] == ["skipped"], out
+    marker.unlink()
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and json.loads(stdout)["status"] == "OK"

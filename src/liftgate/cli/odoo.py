@@ -112,3 +112,56 @@ def restore_cmd(
         emit(result.as_dict(), as_json)
 
     guarded("odoo restore", as_json, body)
+
+
+@odoo_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    artifact: Annotated[str, typer.Argument(help="Artifact id to export.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="FILE.zip", help="The zip file to write.")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="Only odoo-zip: what Odoo's database manager restores.")
+    ] = "odoo-zip",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write an artifact as an Odoo backup zip (dump.sql, manifest.json, filestore/)."""
+
+    def body() -> None:
+        from liftgate.odoo.odoozip import export_zip
+
+        project = open_project(ctx)
+        with _progress(not as_json) as progress:
+            result = export_zip(project, artifact, output, fmt=fmt, force=force, progress=progress)
+        emit(result.as_dict(), as_json)
+
+    guarded("odoo export", as_json, body)
+
+
+@odoo_app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="Odoo backup zip, or a pg_dump -Fc archive.")
+    ],
+    env: Annotated[str, typer.Option("--env", help="The env the artifact is made for.")],
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Fail if a referenced attachment file is missing or bad."),
+    ] = False,
+    wait: WaitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn an Odoo backup zip into a verified artifact of ENV (untrusted input: checked)."""
+
+    def body() -> None:
+        from liftgate.odoo.odooimport import import_file
+
+        project = open_project(ctx)
+        with _progress(not as_json) as progress:
+            result = import_file(project, file, env, strict=strict, wait=wait, progress=progress)
+        emit(result.as_dict(), as_json)
+
+    guarded("odoo import", as_json, body)

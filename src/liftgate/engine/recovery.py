@@ -27,6 +27,7 @@ _HANDLERS: dict[str, str] = {
     "odoo.backup": "liftgate.odoo.recovery:recover_backup",
     "odoo.restore": "liftgate.odoo.recovery:recover_restore",
     "odoo.restore-rollback": "liftgate.odoo.recovery:recover_restore_rollback",
+    "odoo.import": "liftgate.odoo.odooimport:recover_import",
 }
 
 

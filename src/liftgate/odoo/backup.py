@@ -45,7 +45,7 @@ from liftgate.artifacts.repository import ArtifactRepository, dump_digest, index
 from liftgate.engine.digest import sha256_file
 from liftgate.engine.fsops import fsync_dir
 from liftgate.engine.project import Project
-from liftgate.engine.recovery import recover
+from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
 from liftgate.errors import IntegrityError, LiftgateError, OperationError
 from liftgate.odoo.env import OdooEnv, resolve_env
@@ -170,7 +170,7 @@ def backup(
     run_id = new_run_id()
     artifact_id = f"{env.name}-{run_id}"
     with (
-        project.store.lock(env_lock(env.name), wait=wait),
+        project.store.lock(lock_name(env_lock(env.name)), wait=wait),
         # shared: a prune (exclusive) never removes a blob this backup relies on
         repo.lock(exclusive=False, wait=wait or 0.0),
     ):
@@ -254,7 +254,13 @@ def _execute(
     artifact_id: str,
     strict: bool,
     progress: Progress | None,
+    *,
+    source: SourceEnv | None = None,
+    finish: bool = True,
 ) -> BackupResult:
+    """Snapshot, dump, manifest, publish. ``source`` overrides the manifest's source_env
+    (an import records the env it imports for); ``finish=False`` leaves the run open for
+    the caller to finish."""
     started = time.monotonic()
     with run.step("snapshot") as detail:
         conn.rollback()
@@ -313,7 +319,7 @@ def _execute(
             format=FORMAT,
             artifact_id=artifact_id,
             created_at=utcnow()[:19] + "Z",
-            source_env=SourceEnv(name=env.name, role=env.role, db=env.db),
+            source_env=source or SourceEnv(name=env.name, role=env.role, db=env.db),
             db_dump=DbDump(
                 format="directory",
                 path="db",
@@ -359,27 +365,28 @@ def _execute(
         + (f", {len(warnings)} warning(s)" if warnings else "")
     )
     seconds = round(time.monotonic() - started, 3)
-    run.finish(
-        status="ok",
-        message=message,
-        result={"env": env.name, "artifact_id": artifact_id, "artifact_path": str(final)},
-        summary=(
-            f"# liftgate backup {run.run_id}: OK\n\n{message}\n\n"
-            f"- snapshot: {snapshot}\n- pg_dump: {' '.join(argv)}\n- seconds: {seconds}\n"
-            + "".join(f"- warning: {w}\n" for w in warnings)
-        ),
-        extra={
-            "backup.json": {
-                "artifact_id": artifact_id,
-                "snapshot": snapshot,
-                "pg_dump_argv": argv,
-                "missing": missing,
-                "corrupt": corrupt,
-                "blobs_new": stored,
-                "seconds": seconds,
-            }
-        },
-    )
+    if finish:
+        run.finish(
+            status="ok",
+            message=message,
+            result={"env": env.name, "artifact_id": artifact_id, "artifact_path": str(final)},
+            summary=(
+                f"# liftgate backup {run.run_id}: OK\n\n{message}\n\n"
+                f"- snapshot: {snapshot}\n- pg_dump: {' '.join(argv)}\n- seconds: {seconds}\n"
+                + "".join(f"- warning: {w}\n" for w in warnings)
+            ),
+            extra={
+                "backup.json": {
+                    "artifact_id": artifact_id,
+                    "snapshot": snapshot,
+                    "pg_dump_argv": argv,
+                    "missing": missing,
+                    "corrupt": corrupt,
+                    "blobs_new": stored,
+                    "seconds": seconds,
+                }
+            },
+        )
     return BackupResult(
         status="OK",
         message=message,

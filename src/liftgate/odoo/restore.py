@@ -31,7 +31,7 @@ from liftgate.artifacts.contract import ArtifactManifest
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.engine.fsops import fsync_dir
 from liftgate.engine.project import Project
-from liftgate.engine.recovery import recover
+from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
 from liftgate.errors import (
     GuardrailError,
@@ -151,7 +151,7 @@ def restore(
     env = resolve_env(project, env_name)
     repo = ArtifactRepository(project.config.artifacts_dir)
     manifest = repo.load(artifact)
-    with project.store.lock(env_lock(env.name), wait=wait):
+    with project.store.lock(lock_name(env_lock(env.name)), wait=wait):
         recover(project, target=env_lock(env.name), lock_held=True)
         admin = maintenance_connection(env)
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from liftgate.engine.fsops import fsync_dir
 from liftgate.engine.project import Project
-from liftgate.engine.recovery import recover
+from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
 from liftgate.errors import IntegrityError, UsageError
 from liftgate.odoo.backup import env_lock
@@ -55,7 +55,7 @@ def rollback_restore(
     project: Project, env_name: str, *, wait: float | None = None
 ) -> RestoreResult:
     env = resolve_env(project, env_name)
-    with project.store.lock(env_lock(env.name), wait=wait):
+    with project.store.lock(lock_name(env_lock(env.name)), wait=wait):
         recover(project, target=env_lock(env.name), lock_held=True)
         last = _last_restore(project, env)
         if last is None:

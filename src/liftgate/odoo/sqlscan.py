@@ -169,6 +169,7 @@ class SqlScanner:
         self._in_stmt = False
         self._stmt_line = 0
         self._head = bytearray()
+        self._here = b""  # the rest of the line at the token being read
         self._top: list[tuple[str, str]] = []
         self._top_overflow = False
         self._lexing_setting = False
@@ -221,7 +222,7 @@ class SqlScanner:
         where = line or self._stmt_line or self._line
         shown = _clip(self._head if text is None else text)
         raise SqlRefusedError(
-            f"{self.name} line {where}: refusing to run it because {reason}: {shown}",
+            f"{self.name} line {where} is refused because {reason}: {shown}",
             hint="liftgate runs only what pg_dump writes; remove the statement if the dump is "
             "yours, or ask where the file came from",
         )
@@ -337,6 +338,7 @@ class SqlScanner:
         return pos
 
     def _dollar(self, line: bytes, pos: int) -> int:
+        self._here = line[pos : pos + 200]
         close = line.find(self._tag, pos)
         body = line[pos:] if close == -1 else line[pos:close]
         self._body(body)
@@ -365,11 +367,20 @@ class SqlScanner:
             self._body_tail = b""
         words = self._body_words
         if bad := sorted(words & _DANGEROUS_CALLS):
-            self._refuse(f"a function body calls {bad[0]}, which reaches outside the database")
+            self._refuse(
+                f"a function body calls {bad[0]}, which reaches outside the database",
+                self._head + self._here,
+            )
         if "copy" in words and "program" in words:
-            self._refuse("a function body runs COPY ... PROGRAM, a program on the server")
+            self._refuse(
+                "a function body runs COPY ... PROGRAM, a program on the server",
+                self._head + self._here,
+            )
         if bad := sorted(words & _LEXING_SETTINGS):
-            self._refuse(f"a function body changes {bad[0]}, which decides how psql reads the file")
+            self._refuse(
+                f"a function body changes {bad[0]}, which decides how psql reads the file",
+                self._head + self._here,
+            )
         if final:
             self._body_words = set()
 
@@ -403,7 +414,9 @@ class SqlScanner:
         text = m.group()
         nxt = m.end()
         if kind in ("ws", "lc"):
+            self._keep(b" ")
             return nxt
+        self._here = line[pos : pos + 200]
         if kind == "bc":
             self._mode = "comment"
             self._depth_comment = 0
@@ -413,7 +426,10 @@ class SqlScanner:
             return self._word(line, text, nxt)
         if kind == "num":
             if _IDENT_START.match(line, nxt):
-                self._refuse("a number is glued to a letter, which psql versions read differently")
+                self._refuse(
+                    "a number is glued to a letter, which psql versions read differently",
+                    self._head + self._here,
+                )
             self._top_token("n", text.decode())
         elif kind == "dollar":
             self._tag = text
@@ -495,7 +511,9 @@ class SqlScanner:
             return nxt
         self._identifier(low)
         if low in _DANGEROUS_CALLS:
-            self._refuse(f"it calls {low}, which reaches outside the database")
+            self._refuse(
+                f"it calls {low}, which reaches outside the database", self._head + self._here
+            )
         if low in _LEXING_SETTINGS:
             self._lexing_setting = True
         self._top_token("w", low)
