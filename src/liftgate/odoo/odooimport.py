@@ -66,6 +66,7 @@ from liftgate.odoo.pgtools import (
     database_exists,
     first_error,
     server_info,
+    stream_stdout,
     terminate_sessions,
 )
 from liftgate.odoo.sqlscan import DumpScan, SqlScanner, scan_stream
@@ -301,27 +302,13 @@ def _restore_to_sql(
     work: Path,
 ) -> DumpScan:
     argv = pg_restore_sql_argv(tools, path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     with _private_file(work / "pg_restore.log", "w+b") as errors:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, env=env
+        stats, code, text = stream_stdout(argv, errors, lambda out: scan_stream(out, dst, scanner))
+    if code != 0:
+        raise UsageError(
+            f"{path.name} cannot be read as a pg_dump custom-format archive "
+            f"(pg_restore exit {code}): {project.redactor.text(first_error(text))}"
         )
-        assert proc.stdout is not None
-        try:
-            stats = scan_stream(proc.stdout, dst, scanner)
-        except BaseException:
-            proc.kill()
-            raise
-        finally:
-            proc.stdout.close()
-            code = proc.wait()
-        if code != 0:
-            errors.seek(0)
-            text = errors.read(64 * 1024).decode("utf-8", "replace")
-            raise UsageError(
-                f"{path.name} cannot be read as a pg_dump custom-format archive "
-                f"(pg_restore exit {code}): {project.redactor.text(first_error(text))}"
-            )
     return stats
 
 

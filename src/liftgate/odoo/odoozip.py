@@ -29,7 +29,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -43,7 +42,7 @@ from liftgate.engine.digest import sha256_file
 from liftgate.engine.fsops import CHUNK, fsync_dir, rename_noreplace
 from liftgate.engine.project import Project
 from liftgate.errors import IntegrityError, LiftgateError, OperationError, UsageError
-from liftgate.odoo.pgtools import PgTools, first_error
+from liftgate.odoo.pgtools import PgTools, first_error, stream_stdout
 
 __all__ = [
     "COMPRESSLEVEL",
@@ -193,31 +192,22 @@ def _temp_beside(output: Path) -> Iterator[tuple[IO[bytes], Path]]:
 
 def _stream_dump(zf: zipfile.ZipFile, argv: list[str], project: Project, workdir: Path) -> int:
     """pg_restore's stdout, deflated into ``dump.sql`` chunk by chunk; returns its size."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    with tempfile.TemporaryFile(dir=workdir) as errors:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, env=env
-        )
-        assert proc.stdout is not None
+
+    def deflate(out: IO[bytes]) -> int:
         size = 0
-        try:
-            with zf.open("dump.sql", "w", force_zip64=True) as dst:
-                while chunk := proc.stdout.read(CHUNK):
-                    dst.write(chunk)
-                    size += len(chunk)
-        except BaseException:
-            proc.kill()
-            raise
-        finally:
-            proc.stdout.close()
-            code = proc.wait()
-        if code != 0:
-            errors.seek(0)
-            text = errors.read(64 * 1024).decode("utf-8", "replace")
-            raise OperationError(
-                f"pg_restore failed (exit {code}) while writing dump.sql: "
-                f"{project.redactor.text(first_error(text))}"
-            )
+        with zf.open("dump.sql", "w", force_zip64=True) as dst:
+            while chunk := out.read(CHUNK):
+                dst.write(chunk)
+                size += len(chunk)
+        return size
+
+    with tempfile.TemporaryFile(dir=workdir) as errors:
+        size, code, text = stream_stdout(argv, errors, deflate)
+    if code != 0:
+        raise OperationError(
+            f"pg_restore failed (exit {code}) while writing dump.sql: "
+            f"{project.redactor.text(first_error(text))}"
+        )
     return size
 
 

@@ -13,10 +13,10 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -27,6 +27,7 @@ from liftgate.errors import OperationError, UsageError
 __all__ = ["PgTools", "ServerInfo", "server_info", "terminate_sessions"]
 
 PG_LIB = Path("/usr/lib/postgresql")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,32 @@ class PgTools:
                 f"{what} failed (exit {proc.returncode}): {redactor.text(first_error(proc.stderr))}"
             )
         return proc.stdout
+
+
+def stream_stdout(
+    argv: Sequence[str], errors: IO[bytes], consume: Callable[[IO[bytes]], T]
+) -> tuple[T, int, str]:
+    """Run ``argv`` (no PG* variables: it reads files, not a server), hand its stdout to
+    ``consume`` chunk by chunk; returns (what ``consume`` returned, exit code, the start of
+    its error output). The program is killed if ``consume`` fails."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    proc = subprocess.Popen(
+        list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, env=env
+    )
+    assert proc.stdout is not None
+    try:
+        result = consume(proc.stdout)
+    except BaseException:
+        proc.kill()
+        raise
+    finally:
+        proc.stdout.close()
+        code = proc.wait()
+    text = ""
+    if code != 0:
+        errors.seek(0)
+        text = errors.read(64 * 1024).decode("utf-8", "replace")
+    return result, code, text
 
 
 def first_error(stderr: str) -> str:
