@@ -6,7 +6,8 @@ not. Two levels:
 1. Cheap: the cluster's WAL insert position. Any commit that writes, anywhere in the
    cluster, moves it; if it has not moved, nothing changed.
 2. Precise, when it has moved (other databases, autovacuum): recorded at restore time are
-   the transaction-id horizon ``H`` (the first xid not yet assigned), every table's row
+   the transaction-id horizon ``H`` (the oldest transaction still running then: anything
+   committed afterwards has an xid at or after it), every table's row
    count, a digest of the schema, the sequences and the filestore's stat fingerprint. A
    row inserted or updated since carries an ``xmin`` assigned at or after ``H``: with ``N``
    transactions since (``N < 2**31``), its 32-bit ``xmin`` satisfies
@@ -105,7 +106,9 @@ def record(
     with env.connect() as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
-        row = conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").fetchone()
+        # the oldest transaction still running: any row committed later carries an xmin at
+        # or after it (a transaction already running may commit after this moment)
+        row = conn.execute("SELECT txid_snapshot_xmin(txid_current_snapshot())").fetchone()
         horizon = int(row[0]) if row else 0
         counts = dict(known_counts)
         wanted = set(touched)
