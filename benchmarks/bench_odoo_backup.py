@@ -13,7 +13,7 @@ disk-backed work folder:
 4. ``liftgate odoo export <id> --format odoo-zip`` vs a plain ``pg_dump`` + ``zip -r`` of
    ``dump.sql`` and the filestore (goal: <= 1.0; skipped when the command is not there).
 
-The database is an Odoo-shaped one (``tests/support/odoo_db.py``: word-list data that
+The database is an Odoo-shaped one (``liftgate.sandbox.odoo_sample``: word-list data that
 compresses like real business data, not padding), about 750 MB at ``--scale 1``, with a
 10,000-attachment (~300 MB) filestore. For the figures that miss their goal, the liftgate
 side's time is split into phases from the run's own journal and evidence, and its dump
@@ -66,7 +66,7 @@ REPO = Path(__file__).resolve().parent.parent
 # the Odoo-shaped database and project helpers live with the tests (mypy checks them as the
 # top-level package ``support``, because ``tests`` is one of its ``files`` roots)
 sys.path.insert(0, str(REPO / "tests"))
-from support.odoo_db import PopulateResult, create_schema, populate  # noqa: E402
+from liftgate.sandbox.odoo_sample import PopulateResult, create_schema, populate  # noqa: E402
 from support.odoo_project import OdooProject, config_text, make_role  # noqa: E402
 
 MB = 1 << 20

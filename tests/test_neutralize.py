@@ -19,7 +19,7 @@ from liftgate.odoo.neutralize import (
     neutralize,
     new_identity,
 )
-from support.odoo_db import PaymentVariant, create_schema, populate, table_snapshot
+from liftgate.sandbox.odoo_sample import PaymentVariant, create_schema, populate, table_snapshot
 
 MakeDb = Callable[..., str]
 

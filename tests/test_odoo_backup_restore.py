@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from liftgate.sandbox.cluster import PgCluster
-from support.odoo_db import insert_attachment, sequence_values, table_snapshot
+from liftgate.sandbox.odoo_sample import insert_attachment, sequence_values, table_snapshot
 from support.odoo_project import OdooProject, make_odoo_project
 from support.tree import cli_json, run_cli, snapshot
 

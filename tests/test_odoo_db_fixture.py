@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from liftgate.sandbox.cluster import PgCluster
-from support.odoo_db import (
+from liftgate.sandbox.odoo_sample import (
     create_schema,
     insert_attachment,
     populate,

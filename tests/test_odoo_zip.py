@@ -20,7 +20,7 @@ from psycopg import sql
 
 from liftgate.odoo.pgtools import PgTools
 from liftgate.sandbox.cluster import PgCluster
-from support.odoo_db import table_snapshot
+from liftgate.sandbox.odoo_sample import table_snapshot
 from support.odoo_project import OdooProject, make_odoo_project
 from support.tree import cli_json, run_cli
 

@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql
 
 from liftgate.sandbox.cluster import PgCluster
-from support.odoo_db import PopulateResult, create_schema, populate
+from liftgate.sandbox.odoo_sample import PopulateResult, create_schema, populate
 
 
 @dataclass
