@@ -420,3 +420,66 @@ def test_recover_leaves_a_live_backup_alone(odoo: OdooProject, tmp_path: Path) -
     marker.unlink()
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and json.loads(stdout)["status"] == "OK"
+
+
+def _backup_json(out: dict[str, object]) -> dict[str, object]:
+    data = json.loads((Path(str(out["evidence_path"])) / "backup.json").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_unchanged_database_reuses_the_previous_dump(odoo: OdooProject) -> None:
+    first = _backup(odoo)
+    second = _backup(odoo)
+    assert _backup_json(second)["reused_dump_of"] == first["artifact_id"]
+    a, b = Path(str(first["artifact_path"])) / "db", Path(str(second["artifact_path"])) / "db"
+    assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+    assert all((a / p.name).stat().st_ino == p.stat().st_ino for p in b.iterdir())
+    code, ver = cli_json(
+        ["artifacts", "verify", str(second["artifact_id"]), "--read-data"], odoo.root
+    )
+    assert code == 0, ver
+    code, res = cli_json(
+        ["odoo", "restore", str(second["artifact_id"]), "--env", "staging"], odoo.root
+    )
+    assert code == 0, res
+    assert (
+        table_snapshot(odoo.conninfo(odoo.staging_db))["res_partner"]
+        == table_snapshot(odoo.conninfo(odoo.prod_db))["res_partner"]
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "INSERT INTO res_partner (name, active) VALUES ('new', true)",
+        "UPDATE res_partner SET name = name || '!' WHERE id = (SELECT min(id) FROM res_partner)",
+        "DELETE FROM mail_message WHERE id = (SELECT max(id) FROM mail_message)",
+        "ALTER TABLE res_partner ADD COLUMN x_new integer",
+        "SELECT nextval('res_partner_id_seq')",
+    ],
+)
+def test_any_change_means_a_new_dump(odoo: OdooProject, change: str) -> None:
+    _backup(odoo)
+    with psycopg.connect(odoo.conninfo(odoo.prod_db), autocommit=True) as conn:
+        conn.execute(change)
+    after = _backup(odoo)
+    assert _backup_json(after)["reused_dump_of"] is None
+    again = _backup(odoo)
+    assert _backup_json(again)["reused_dump_of"] == after["artifact_id"]
+
+
+def test_transaction_committed_after_the_snapshot_means_a_new_dump(odoo: OdooProject) -> None:
+    with psycopg.connect(odoo.conninfo(odoo.prod_db)) as writer:
+        writer.execute("INSERT INTO res_partner (name, active) VALUES ('in flight', true)")
+        first = _backup(odoo)  # the insert is not committed: invisible to this snapshot
+        writer.commit()
+    second = _backup(odoo)
+    assert _backup_json(second)["reused_dump_of"] is None, first
+    code, res = cli_json(
+        ["odoo", "restore", str(second["artifact_id"]), "--env", "staging"], odoo.root
+    )
+    assert code == 0, res
+    with psycopg.connect(odoo.conninfo(odoo.staging_db)) as conn:
+        row = conn.execute("SELECT count(*) FROM res_partner WHERE name = 'in flight'").fetchone()
+    assert row == (1,)

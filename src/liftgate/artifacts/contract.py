@@ -29,6 +29,7 @@ __all__ = [
     "SCHEMA_PATH",
     "ArtifactManifest",
     "DbDump",
+    "DbState",
     "DumpFile",
     "FilestoreInfo",
     "OdooInfo",
@@ -60,6 +61,17 @@ class DumpFile(_Model):
     sha256: str = Field(pattern=_SHA256)
 
 
+class DbState(_Model):
+    """What the dumped snapshot was, so the next backup can prove nothing changed since."""
+
+    xid_horizon: int = Field(ge=0, description="txid_snapshot_xmin of the dump's snapshot")
+    schema_digest: str
+    database_oid: int
+    reused_from: str | None = Field(
+        default=None, description="artifact whose identical dump files this one links"
+    )
+
+
 class DbDump(_Model):
     format: Literal["directory"]
     path: Literal["db"]
@@ -69,6 +81,7 @@ class DbDump(_Model):
     pg_server_version: str
     pg_dump_version: str
     snapshot: str | None = None
+    state: DbState | None = None
 
 
 class FileIndex(_Model):

@@ -34,6 +34,7 @@ from liftgate.artifacts.contract import (
     FORMAT,
     ArtifactManifest,
     DbDump,
+    DbState,
     DumpFile,
     FileIndex,
     FilestoreInfo,
@@ -48,6 +49,7 @@ from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
 from liftgate.errors import IntegrityError, LiftgateError, OperationError
+from liftgate.odoo.dumpreuse import link_previous_dump, reusable_dump, snapshot_state
 from liftgate.odoo.env import OdooEnv, resolve_env
 from liftgate.odoo.pgtools import PgTools, first_error, server_info
 from liftgate.odoo.snapshot import SnapshotFacts, read_counts, read_odoo_facts, read_sequences
@@ -271,25 +273,45 @@ def _execute(
         facts = SnapshotFacts()
         read_odoo_facts(conn, facts)
         read_sequences(conn, facts)
-        detail.update(snapshot=snapshot, attachments=len(facts.store_fnames))
+        state = snapshot_state(conn)
+        prev = reusable_dump(conn, repo, env.name, state, facts) if finish else None
+        detail.update(
+            snapshot=snapshot,
+            attachments=len(facts.store_fnames),
+            xid_horizon=state.horizon,
+            reuses_dump_of=prev.artifact_id if prev else None,
+        )
 
     argv = _dump_argv(tools, env, snapshot, tmp / "db", jobs)
     with run.step("dump") as detail:
-        dump = subprocess.Popen(
-            argv, env=env.child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        try:
+        if prev is not None:
+            # the database is provably what the previous artifact dumped: link its files
+            reused_files = link_previous_dump(repo, prev, tmp / "db")
             entries, missing, corrupt, stored = _store_blobs(
                 repo, env, facts.store_fnames, progress
             )
-            read_counts(conn, facts)
-        finally:
-            _, stderr = dump.communicate()
-        if dump.returncode != 0:
-            raise OperationError(
-                f"pg_dump failed (exit {dump.returncode}): "
-                f"{project.redactor.text(first_error(stderr))}"
+            argv, stderr = [], ""
+        else:
+            reused_files = None
+            dump = subprocess.Popen(
+                argv,
+                env=env.child_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
             )
+            try:
+                entries, missing, corrupt, stored = _store_blobs(
+                    repo, env, facts.store_fnames, progress
+                )
+                read_counts(conn, facts)
+            finally:
+                _, stderr = dump.communicate()
+            if dump.returncode != 0:
+                raise OperationError(
+                    f"pg_dump failed (exit {dump.returncode}): "
+                    f"{project.redactor.text(first_error(stderr))}"
+                )
         conn.rollback()  # the snapshot is no longer needed
         detail.update(
             argv=argv,
@@ -314,7 +336,7 @@ def _execute(
                 fh.write(
                     json.dumps({"fname": fname, "sha1": sha1, "size": size}, sort_keys=True) + "\n"
                 )
-        files = _dump_files(tmp / "db")
+        files = reused_files if reused_files is not None else _dump_files(tmp / "db")
         manifest = ArtifactManifest(
             format=FORMAT,
             artifact_id=artifact_id,
@@ -327,8 +349,14 @@ def _execute(
                 sha256=dump_digest(files),
                 files=files,
                 pg_server_version=server_version,
-                pg_dump_version=tools.version("pg_dump"),
+                pg_dump_version=prev.db_dump.pg_dump_version if prev else tools.version("pg_dump"),
                 snapshot=snapshot,
+                state=DbState(
+                    xid_horizon=state.horizon,
+                    schema_digest=state.schema,
+                    database_oid=state.oid,
+                    reused_from=prev.artifact_id if prev else None,
+                ),
             ),
             filestore=FilestoreInfo(
                 count=len(entries),
@@ -362,6 +390,7 @@ def _execute(
     message = (
         f"backed up {env.name} ({env.db}) to artifact {artifact_id}: "
         f"{len(facts.tables)} tables, {len(entries)} files ({stored} new)"
+        + (f"; database unchanged since {prev.artifact_id}, dump linked" if prev else "")
         + (f", {len(warnings)} warning(s)" if warnings else "")
     )
     seconds = round(time.monotonic() - started, 3)
@@ -372,7 +401,13 @@ def _execute(
             result={"env": env.name, "artifact_id": artifact_id, "artifact_path": str(final)},
             summary=(
                 f"# liftgate backup {run.run_id}: OK\n\n{message}\n\n"
-                f"- snapshot: {snapshot}\n- pg_dump: {' '.join(argv)}\n- seconds: {seconds}\n"
+                f"- snapshot: {snapshot}\n- pg_dump: {' '.join(argv) or 'not run'}\n"
+                + (
+                    f"- database unchanged since {prev.artifact_id}: its dump is linked\n"
+                    if prev
+                    else ""
+                )
+                + f"- seconds: {seconds}\n"
                 + "".join(f"- warning: {w}\n" for w in warnings)
             ),
             extra={
@@ -383,6 +418,7 @@ def _execute(
                     "missing": missing,
                     "corrupt": corrupt,
                     "blobs_new": stored,
+                    "reused_dump_of": prev.artifact_id if prev else None,
                     "seconds": seconds,
                 }
             },

@@ -26,7 +26,7 @@ from psycopg import sql
 from liftgate.engine.digest import fingerprint as stat_fingerprint
 from liftgate.odoo.env import OdooEnv
 
-__all__ = ["TOUCHED_BY_RESTORE", "record", "unchanged"]
+__all__ = ["TOUCHED_BY_RESTORE", "record", "schema_digest", "unchanged", "user_tables"]
 
 # the tables a restore itself writes after verifying row counts (identity, neutralization)
 TOUCHED_BY_RESTORE = (
@@ -62,7 +62,7 @@ SELECT md5(coalesce(string_agg(line, E'\\n' ORDER BY line), '')) FROM (
 """
 
 
-def _tables(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+def user_tables(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     return [
         (str(s), str(t))
         for s, t in conn.execute(
@@ -72,6 +72,12 @@ def _tables(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
             "AND n.nspname NOT LIKE 'pg_t%%' ORDER BY 1, 2"
         ).fetchall()
     ]
+
+
+def schema_digest(conn: psycopg.Connection[Any]) -> str:
+    """A digest of every user relation, column, constraint, function and trigger."""
+    row = conn.execute(_SCHEMA_DIGEST).fetchone()
+    return str(row[0]) if row else ""
 
 
 def _count(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
@@ -112,7 +118,7 @@ def record(
         horizon = int(row[0]) if row else 0
         counts = dict(known_counts)
         wanted = set(touched)
-        for schema, table in _tables(conn):
+        for schema, table in user_tables(conn):
             key = f"{schema}.{table}"
             if table in wanted or key not in counts:
                 counts[key] = _count(conn, schema, table)
@@ -151,9 +157,9 @@ def unchanged(env: OdooEnv, admin: psycopg.Connection[Any], recorded: dict[str, 
         if _sequences(conn) != recorded.get("sequences"):
             return False
         tables = recorded.get("tables") or {}
-        if sorted(f"{s}.{t}" for s, t in _tables(conn)) != sorted(tables):
+        if sorted(f"{s}.{t}" for s, t in user_tables(conn)) != sorted(tables):
             return False
-        for schema, table in _tables(conn):
+        for schema, table in user_tables(conn):
             found = conn.execute(
                 sql.SQL(
                     "SELECT count(*), count(*) FILTER "
