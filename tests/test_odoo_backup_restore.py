@@ -13,7 +13,7 @@ import pytest
 from liftgate.sandbox.cluster import PgCluster
 from liftgate.sandbox.odoo_sample import insert_attachment, sequence_values, table_snapshot
 from support.odoo_project import OdooProject, make_odoo_project
-from support.tree import cli_json, run_cli, snapshot
+from support.tree import cli_json, run_cli, snapshot, start_paused
 
 NEUTRALIZED = {
     "ir_mail_server",
@@ -308,43 +308,18 @@ def test_env_untouched_when_restore_fails(odoo: OdooProject) -> None:
 
 
 def test_postgres_stopped_mid_restore(odoo: OdooProject, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-    import time
 
     artifact_id = str(_backup(odoo)["artifact_id"])
     code, out = cli_json(["odoo", "restore", artifact_id, "--env", "staging"], odoo.root)
     assert code == 0, out
     before_db = table_snapshot(odoo.conninfo(odoo.staging_db))
     before_fs = snapshot(odoo.staging_filestore)
-    marker = tmp_path / "restore.pg_restore.before.paused"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "liftgate",
-            "odoo",
-            "restore",
-            artifact_id,
-            "--env",
-            "staging",
-            "--force",
-            "--json",
-        ],
-        cwd=odoo.root,
-        env={
-            **os.environ,
-            "LIFTGATE_FAILPOINTS": "restore.pg_restore.before=pause",
-            "LIFTGATE_FAILPOINT_DIR": str(tmp_path),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, marker = start_paused(
+        ["odoo", "restore", artifact_id, "--env", "staging", "--force", "--json"],
+        odoo.root,
+        "restore.pg_restore.before",
+        tmp_path,
     )
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists(), "the restore never reached pg_restore"
     odoo.cluster.stop("immediate")
     try:
         marker.unlink()
@@ -394,27 +369,10 @@ def test_dump_needing_superuser_is_refused_naming_the_statement(odoo: OdooProjec
 
 
 def test_recover_leaves_a_live_backup_alone(odoo: OdooProject, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-    import time
 
-    marker = tmp_path / "backup.dump.before.paused"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liftgate", "odoo", "backup", "prod", "--json"],
-        cwd=odoo.root,
-        env={
-            **os.environ,
-            "LIFTGATE_FAILPOINTS": "backup.dump.before=pause",
-            "LIFTGATE_FAILPOINT_DIR": str(tmp_path),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, marker = start_paused(
+        ["odoo", "backup", "prod", "--json"], odoo.root, "backup.dump.before", tmp_path
     )
-    deadline = time.monotonic() + 60
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert marker.exists()
     code, out = cli_json(["recover"], odoo.root)
     assert code == 0 and [r["result"] for r in out["runs"]] == ["skipped"], out
     marker.unlink()

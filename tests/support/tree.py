@@ -55,3 +55,31 @@ def cli_json(
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one JSON line, got {proc.stdout!r} / {proc.stderr!r}"
     return proc.returncode, json.loads(lines[0])
+
+
+def start_paused(
+    args: list[str], cwd: Path, point: str, marker_dir: Path, timeout: float = 60
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start the CLI so that it pauses at failpoint ``point``; return once it is there.
+
+    Remove the returned marker file to let it go on."""
+    import time
+
+    marker = marker_dir / f"{point}.paused"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liftgate", *args],
+        cwd=cwd,
+        env={
+            **os.environ,
+            "LIFTGATE_FAILPOINTS": f"{point}=pause",
+            "LIFTGATE_FAILPOINT_DIR": str(marker_dir),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), f"the command never reached {point}"
+    return proc, marker
