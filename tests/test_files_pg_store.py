@@ -106,3 +106,40 @@ def test_crash_recovery_with_postgres_store(proj_dir: Path, pg_dsn: str) -> None
     assert (proj_dir / "docs/a.md").read_text() == "v2\n"
     code, out = cli_json(["history", "verify"], proj_dir)
     assert code == 0 and out["count"] == 1
+
+
+def test_another_hosts_run_on_the_same_path_is_not_drift(proj_dir: Path, pg_dsn: str) -> None:
+    """Hosts sharing the ops store may have files at the same path: only this host's runs
+    say what liftgate last wrote here."""
+    from liftgate.engine.project import Project
+    from liftgate.store.base import RunRecord, utcnow
+
+    _config(proj_dir, pg_dsn)
+    target = proj_dir / "docs/a.md"
+    target.write_text("v1\n")
+    (proj_dir / "staged/a.md").write_text("v2\n")
+    code, out = cli_json(["promote", "staged/a.md", "--target", "docs/a.md"], proj_dir)
+    assert code == 0, out
+    project = Project.open(cwd=proj_dir)
+    try:
+        now = utcnow()
+        project.store.create_run(
+            RunRecord(
+                run_id="29991231-235959-000000",
+                kind="files.promote",
+                action="promote",
+                target=str(target),
+                host="another-host",
+                state_dir="/elsewhere/.liftgate",
+                status="ok",
+                created_at="2999-12-31T23:59:59.000000Z",
+                updated_at=now,
+                result={"target_digest": "f" * 64, "target_fingerprint": "x"},
+            )
+        )
+    finally:
+        project.close()
+    (proj_dir / "staged/a.md").write_text("v3\n")
+    code, out = cli_json(["promote", "staged/a.md", "--target", "docs/a.md"], proj_dir)
+    assert code == 0, out
+    assert target.read_text() == "v3\n"

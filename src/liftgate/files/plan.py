@@ -75,12 +75,16 @@ class FilePlan(BaseModel):
 
 
 def last_write(project: Project, target: str) -> dict[str, Any] | None:
-    """What liftgate last wrote to ``target`` (digest, fingerprint), from the ops store."""
+    """What liftgate last wrote to ``target`` (digest, fingerprint), from the ops store.
+
+    Only this host's runs count: hosts sharing a PostgreSQL ops store may have files at the
+    same path."""
     if not project.has_state:
         return None
-    for run in project.store.list_runs(target=target, status="ok", limit=1):
-        if "target_digest" in run.result:
-            return {**run.result, "run_id": run.run_id}
+    for run in project.store.list_runs(target=target, status="ok", limit=50):
+        if run.host != project.host or run.state_dir != str(project.state_dir):
+            continue
+        return {**run.result, "run_id": run.run_id} if "target_digest" in run.result else None
     return None
 
 
