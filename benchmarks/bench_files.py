@@ -33,7 +33,6 @@ import os
 import platform
 import pstats
 import random
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -46,10 +45,11 @@ from pathlib import Path
 from typing import Any, ParamSpec
 
 import liftgate
+from benchlib import REPO, BenchError, git_state, median, show, unescape_mount
+from benchlib import print_table as print_cells
 from liftgate.engine.project import Project
 from liftgate.files.api import promote
 
-REPO = Path(__file__).resolve().parent.parent
 GOAL = 1.5
 MB = 1 << 20
 CHUNK = 8 * MB
@@ -59,15 +59,9 @@ GENESIS = "0" * 64
 P = ParamSpec("P")
 
 
-class BenchError(RuntimeError):
-    """Something the benchmark needs did not work (a command failed, a result was wrong)."""
-
-
 # --------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------
-def show(argv: Sequence[str]) -> str:
-    return shlex.join(argv)
 
 
 def ms(seconds: float) -> str:
@@ -136,17 +130,9 @@ def check_promoted(stdout: str, argv: Sequence[str]) -> None:
         raise BenchError(f"{show(argv)} did not promote: {stdout.strip()}")
 
 
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
 # --------------------------------------------------------------------------------------
 # where to work: a disk-backed folder, on the repository's filesystem when possible
 # --------------------------------------------------------------------------------------
-def _unescape_mount(field_: str) -> str:
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field_ = field_.replace(code, char)
-    return field_
 
 
 def fs_type(path: Path) -> str:
@@ -161,7 +147,7 @@ def fs_type(path: Path) -> str:
         parts = line.split()
         if len(parts) < 3:
             continue
-        point = Path(_unescape_mount(parts[1]))
+        point = Path(unescape_mount(parts[1]))
         if path.is_relative_to(point) and len(point.parts) > best:
             best, kind = len(point.parts), parts[2]
     if kind:
@@ -585,45 +571,16 @@ def judged(ratio: float) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("figure", "liftgate", "baseline", "ratio", "goal", "result")
-    cells = [
-        header,
-        *[
-            (
-                r.figure,
-                r.liftgate,
-                r.baseline,
-                "-" if r.ratio is None else f"{r.ratio:.2f}x",
-                r.goal,
-                r.verdict,
-            )
-            for r in rows
-        ],
-    ]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    for n, line in enumerate(cells):
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
-def git_state() -> str:
-    git = shutil.which("git")
-    if git is None or not (REPO / ".git").exists():
-        return "unknown"
-    head = subprocess.run(
-        [git, "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        [git, "-C", str(REPO), "status", "--porcelain", "--", "src"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.splitlines()
-    return f"{head or '?'}" + (f" + {len(dirty)} uncommitted change(s) under src/" if dirty else "")
+    ratio = ["-" if r.ratio is None else f"{r.ratio:.2f}x" for r in rows]
+    print_cells(
+        [
+            ("figure", "liftgate", "baseline", "ratio", "goal", "result"),
+            *[
+                (r.figure, r.liftgate, r.baseline, x, r.goal, r.verdict)
+                for r, x in zip(rows, ratio, strict=True)
+            ],
+        ]
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

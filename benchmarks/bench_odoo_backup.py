@@ -37,9 +37,7 @@ import importlib
 import json
 import os
 import platform
-import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +53,8 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 import liftgate
+from benchlib import REPO, BenchError, git_state, median, show, unescape_mount
+from benchlib import print_table as print_cells
 from liftgate.artifacts.blobs import BlobStore
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.engine.project import Project
@@ -62,12 +62,11 @@ from liftgate.odoo.pgtools import PgTools
 from liftgate.odoo.snapshot import SnapshotFacts, read_counts
 from liftgate.sandbox.cluster import PgCluster, start_cluster
 
-REPO = Path(__file__).resolve().parent.parent
 # the Odoo-shaped database and project helpers live with the tests (mypy checks them as the
 # top-level package ``support``, because ``tests`` is one of its ``files`` roots)
 sys.path.insert(0, str(REPO / "tests"))
-from liftgate.sandbox.odoo_sample import PopulateResult, create_schema, populate  # noqa: E402
-from support.odoo_project import OdooProject, config_text, make_role  # noqa: E402
+from liftgate.sandbox.odoo_sample import PopulateResult, create_schema, populate
+from support.odoo_project import OdooProject, config_text, make_role
 
 MB = 1 << 20
 MEMORY_FS = frozenset({"tmpfs", "ramfs", "devtmpfs", "hugetlbfs", "shm"})
@@ -81,15 +80,9 @@ GZIP_RANGE = (3.0, 8.0)
 GOALS = {"backup": 0.6, "second": 0.4, "restore": 1.0, "export": 1.0}
 
 
-class BenchError(RuntimeError):
-    """Something the benchmark needs did not work (a command failed, a result was wrong)."""
-
-
 # --------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------
-def show(argv: Sequence[str]) -> str:
-    return shlex.join(argv)
 
 
 def secs(seconds: float) -> str:
@@ -98,10 +91,6 @@ def secs(seconds: float) -> str:
 
 def mbs(size: int) -> str:
     return f"{size / MB:,.1f} MB"
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
 
 
 def tree_size(path: Path) -> tuple[int, int]:
@@ -174,10 +163,6 @@ def parse_ts(text: str) -> dt.datetime:
 # --------------------------------------------------------------------------------------
 # where to work: a disk-backed folder, on the repository's filesystem when possible
 # --------------------------------------------------------------------------------------
-def _unescape_mount(field_: str) -> str:
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field_ = field_.replace(code, char)
-    return field_
 
 
 def fs_type(path: Path) -> str:
@@ -192,7 +177,7 @@ def fs_type(path: Path) -> str:
         parts = line.split()
         if len(parts) < 3:
             continue
-        point = Path(_unescape_mount(parts[1]))
+        point = Path(unescape_mount(parts[1]))
         if path.is_relative_to(point) and len(point.parts) > best:
             best, kind = len(point.parts), parts[2]
     return kind
@@ -957,35 +942,12 @@ def row(figure: str, lg: float, bl: float, goal: float) -> Row:
 
 
 def print_table(rows: list[Row]) -> None:
-    header = ("figure", "liftgate", "baseline", "ratio", "goal", "result")
-    cells = [
-        header,
-        *[(r.figure, r.liftgate, r.baseline, r.ratio, r.goal, r.verdict) for r in rows],
-    ]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    for n, line in enumerate(cells):
-        print("  " + "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
-def git_state() -> str:
-    git = shutil.which("git")
-    if git is None or not (REPO / ".git").exists():
-        return "unknown"
-    head = subprocess.run(
-        [git, "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        [git, "-C", str(REPO), "status", "--porcelain", "--", "src"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.splitlines()
-    return f"{head or '?'}" + (f" + {len(dirty)} uncommitted change(s) under src/" if dirty else "")
+    print_cells(
+        [
+            ("figure", "liftgate", "baseline", "ratio", "goal", "result"),
+            *[(r.figure, r.liftgate, r.baseline, r.ratio, r.goal, r.verdict) for r in rows],
+        ]
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
