@@ -25,7 +25,7 @@ GOOD: dict[str, Any] = {
         "pg_server_version": "15.18",
         "pg_dump_version": "15.18",
         "snapshot": "00000003-00000002-1",
-        "state": {"xid_horizon": 740, "schema_digest": "abc", "database_oid": 16384},
+        "state": {"xid_snapshot": "740:742:740", "schema_digest": "abc", "database_oid": 16384},
     },
     "filestore": {
         "count": 0,

@@ -64,7 +64,10 @@ class DumpFile(_Model):
 class DbState(_Model):
     """What the dumped snapshot was, so the next backup can prove nothing changed since."""
 
-    xid_horizon: int = Field(ge=0, description="txid_snapshot_xmin of the dump's snapshot")
+    xid_snapshot: str = Field(
+        pattern=r"^\d+:\d+:(\d+(,\d+)*)?$",
+        description="txid_current_snapshot() of the dump's snapshot",
+    )
     schema_digest: str
     database_oid: int
     reused_from: str | None = Field(

@@ -44,7 +44,7 @@ from liftgate.artifacts.contract import (
 )
 from liftgate.artifacts.repository import ArtifactRepository, dump_digest, index_digest
 from liftgate.engine.digest import sha256_file
-from liftgate.engine.fsops import fsync_dir
+from liftgate.engine.fsops import fsync_tree
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
@@ -144,18 +144,6 @@ def _dump_files(folder: Path) -> list[DumpFile]:
             raise OperationError(f"unexpected entry {path.name} in the dump folder")
         files.append(DumpFile(name=path.name, size=path.stat().st_size, sha256=sha256_file(path)))
     return files
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    for sub in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
-        fsync_dir(sub)
 
 
 def backup(
@@ -278,7 +266,7 @@ def _execute(
         detail.update(
             snapshot=snapshot,
             attachments=len(facts.store_fnames),
-            xid_horizon=state.horizon,
+            xid_snapshot=state.snapshot,
             reuses_dump_of=prev.artifact_id if prev else None,
         )
 
@@ -340,7 +328,7 @@ def _execute(
         manifest = ArtifactManifest(
             format=FORMAT,
             artifact_id=artifact_id,
-            created_at=utcnow()[:19] + "Z",
+            created_at=utcnow(),  # microseconds: artifacts of one second stay ordered
             source_env=source or SourceEnv(name=env.name, role=env.role, db=env.db),
             db_dump=DbDump(
                 format="directory",
@@ -352,7 +340,7 @@ def _execute(
                 pg_dump_version=prev.db_dump.pg_dump_version if prev else tools.version("pg_dump"),
                 snapshot=snapshot,
                 state=DbState(
-                    xid_horizon=state.horizon,
+                    xid_snapshot=state.snapshot,
                     schema_digest=state.schema,
                     database_oid=state.oid,
                     reused_from=prev.artifact_id if prev else None,
@@ -378,7 +366,7 @@ def _execute(
         (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
         for path in tmp.rglob("*"):
             os.chmod(path, 0o700 if path.is_dir() else 0o600)
-        _fsync_tree(tmp)
+        fsync_tree(tmp)
         detail.update(files=len(files), bytes=manifest.db_dump.size)
 
     with run.step("publish", durable=True) as detail:

@@ -2,13 +2,12 @@
 
 Inside the backup's own snapshot, liftgate proves that the database holds exactly what the
 previous artifact of the env dumped: same database (oid) and schema digest, same sequence
-values, same row count in every table, and no visible row whose ``xmin`` was assigned at or
-after the previous snapshot's horizon (``txid_snapshot_xmin``: any transaction that could
-have been invisible to that snapshot). A row inserted or updated since carries such an
-``xmin``; a deleted one changes a count. Only then are the previous dump files hard-linked
-into the new artifact instead of running ``pg_dump``. When anything differs — or cannot be
-proven equal — the database is dumped as usual: a false "changed" costs a dump, a false
-"unchanged" is impossible by construction.
+values, same row count in every table, and no visible row whose ``xmin`` the previous
+snapshot could not see (``snapshot.same_rows_since``). A row inserted or updated since
+carries such an ``xmin``; a deleted one changes a count. Only then are the previous dump
+files hard-linked into the new artifact instead of running ``pg_dump``. When anything
+differs, or cannot be proven equal, the database is dumped as usual: a false "changed"
+costs a dump, a false "unchanged" is impossible by construction.
 """
 
 from __future__ import annotations
@@ -19,32 +18,29 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from liftgate.artifacts.contract import ArtifactManifest, DumpFile
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.errors import IntegrityError, LiftgateError
-from liftgate.odoo.fingerprint import schema_digest, user_tables
-from liftgate.odoo.snapshot import SnapshotFacts
+from liftgate.odoo.snapshot import SnapshotFacts, current_snapshot, same_rows_since, schema_digest
 
 __all__ = ["SnapshotState", "link_previous_dump", "reusable_dump", "snapshot_state"]
 
 
 @dataclass(frozen=True)
 class SnapshotState:
-    horizon: int
+    snapshot: str
     schema: str
     oid: int
 
 
 def snapshot_state(conn: psycopg.Connection[Any]) -> SnapshotState:
     """Read inside the backup's REPEATABLE READ snapshot."""
-    row = conn.execute(
-        "SELECT txid_snapshot_xmin(txid_current_snapshot()), "
-        "(SELECT oid FROM pg_database WHERE datname = current_database())"
-    ).fetchone()
+    row = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()
     assert row is not None
-    return SnapshotState(horizon=int(row[0]), schema=schema_digest(conn), oid=int(row[1]))
+    return SnapshotState(
+        snapshot=current_snapshot(conn), schema=schema_digest(conn), oid=int(row[0])
+    )
 
 
 def _previous(repo: ArtifactRepository, env_name: str) -> ArtifactManifest | None:
@@ -74,27 +70,9 @@ def reusable_dump(
         return None
     if prev.sequences != facts.sequences:
         return None
-    row = conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot())").fetchone()
-    since = (int(row[0]) if row else 0) - before.xid_horizon
-    if not 0 <= since < 2**31:
+    if not same_rows_since(conn, before.xid_snapshot, prev.tables):
         return None
-    tables = user_tables(conn)
-    if sorted(f"{s}.{t}" for s, t in tables) != sorted(prev.tables):
-        return None
-    counts: dict[str, int] = {}
-    for schema, table in tables:
-        found = conn.execute(
-            sql.SQL(
-                "SELECT count(*), count(*) FILTER "
-                "(WHERE ((xmin::text::bigint - %s) & 4294967295) < %s) FROM {}.{}"
-            ).format(sql.Identifier(schema), sql.Identifier(table)),
-            (before.xid_horizon % 2**32, since),
-        ).fetchone()
-        key = f"{schema}.{table}"
-        if found is None or int(found[0]) != prev.tables[key] or int(found[1]):
-            return None
-        counts[key] = int(found[0])
-    facts.tables = counts
+    facts.tables = dict(prev.tables)
     return prev
 
 

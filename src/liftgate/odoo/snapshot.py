@@ -15,7 +15,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-__all__ = ["STORE_FNAME", "SnapshotFacts", "read_facts"]
+__all__ = [
+    "STORE_FNAME",
+    "SnapshotFacts",
+    "count_rows",
+    "current_snapshot",
+    "read_counts",
+    "same_rows_since",
+    "schema_digest",
+    "user_tables",
+]
 
 STORE_FNAME = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{40}$")
 
@@ -85,25 +94,97 @@ def read_sequences(conn: psycopg.Connection[Any], facts: SnapshotFacts) -> None:
             facts.sequences[f"{schema}.{name}"] = int(value)
 
 
+_SCHEMA_DIGEST = """
+SELECT md5(coalesce(string_agg(line, E'\\n' ORDER BY line), '')) FROM (
+  SELECT format('%s.%s %s %s', n.nspname, c.relname, c.relkind,
+                (SELECT string_agg(format('%s:%s:%s:%s', a.attname, a.atttypid, a.attnotnull,
+                                          a.attisdropped), ',' ORDER BY a.attnum)
+                   FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0)) AS line
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_t%%'
+  UNION ALL
+  SELECT format('con %s %s', conname, pg_get_constraintdef(oid)) FROM pg_constraint
+   WHERE connamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  UNION ALL
+  SELECT format('fn %s %s', p.oid::regprocedure, md5(p.prosrc)) FROM pg_proc p
+   WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  UNION ALL
+  SELECT format('tg %s %s', tgname, tgrelid::regclass) FROM pg_trigger WHERE NOT tgisinternal
+) lines
+"""
+
+
+def user_tables(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """(schema, table) of every user table, sorted."""
+    return [
+        (str(s), str(t))
+        for s, t in conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname NOT LIKE 'pg_t%%' ORDER BY 1, 2"
+        ).fetchall()
+    ]
+
+
+def count_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def read_counts(conn: psycopg.Connection[Any], facts: SnapshotFacts) -> None:
     """Exact row count of every user table."""
-    tables = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-        "AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%' ORDER BY 1, 2"
-    ).fetchall()
+    for schema, table in user_tables(conn):
+        facts.tables[f"{schema}.{table}"] = count_rows(conn, schema, table)
+
+
+def schema_digest(conn: psycopg.Connection[Any]) -> str:
+    """A digest of every user relation, column, constraint, function and trigger."""
+    row = conn.execute(_SCHEMA_DIGEST).fetchone()
+    return str(row[0]) if row else ""
+
+
+def current_snapshot(conn: psycopg.Connection[Any]) -> str:
+    """``txid_current_snapshot()`` as text, ``xmin:xmax:xip,...`` (64-bit transaction ids)."""
+    row = conn.execute("SELECT txid_current_snapshot()::text").fetchone()
+    return str(row[0]) if row else ""
+
+
+def same_rows_since(conn: psycopg.Connection[Any], earlier: str, counts: dict[str, int]) -> bool:
+    """Does the current snapshot hold exactly the rows the ``earlier`` snapshot held?
+
+    ``earlier`` is that snapshot (``xmin:xmax:xip,...``) and ``counts`` its row count per
+    table. A visible row the earlier snapshot could not see has an xmin it did not see: at
+    or after its ``xmax``, or one of its in-progress ``xip``. Against the 32-bit ``xmin``
+    column that is tested as an offset from the earlier ``xmin`` inside the window of
+    transactions since; a deleted row changes a count. Only very old frozen rows can alias
+    into the window (a false "changed"); a false "same" cannot happen.
+    """
+    try:
+        lo_text, hi_text, xip_text = earlier.split(":")
+        lo, hi = int(lo_text), int(hi_text)
+        in_progress = [int(x) - lo for x in xip_text.split(",") if x]
+    except ValueError:
+        return False
+    now = current_snapshot(conn)
+    window = int(now.split(":")[1]) - lo if now else -1
+    if not 0 <= window < 2**31:
+        return False
+    tables = user_tables(conn)
+    if sorted(f"{s}.{t}" for s, t in tables) != sorted(counts):
+        return False
     for schema, table in tables:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}.{}").format(
-                sql.Identifier(schema), sql.Identifier(table)
-            )
+        found = conn.execute(
+            sql.SQL(
+                "SELECT count(*), count(*) FILTER (WHERE off < %(window)s AND "
+                "(off >= %(seen)s OR off = ANY(%(xip)s))) "
+                "FROM (SELECT ((xmin::text::bigint - %(lo)s) & 4294967295) AS off "
+                "FROM {}.{}) rows"
+            ).format(sql.Identifier(schema), sql.Identifier(table)),
+            {"window": window, "seen": hi - lo, "xip": in_progress, "lo": lo % 2**32},
         ).fetchone()
-        facts.tables[f"{schema}.{table}"] = int(row[0]) if row else 0
-
-
-def read_facts(conn: psycopg.Connection[Any]) -> SnapshotFacts:
-    facts = SnapshotFacts()
-    read_odoo_facts(conn, facts)
-    read_sequences(conn, facts)
-    read_counts(conn, facts)
-    return facts
+        if found is None or int(found[0]) != counts[f"{schema}.{table}"] or int(found[1]):
+            return False
+    return True

@@ -25,8 +25,6 @@ from typing import Any, Protocol
 
 __all__ = ["HistoryHead", "OpsStore", "PendingStep", "RunRecord", "StepRecord", "utcnow"]
 
-RUN_STATUSES = ("running", "ok", "failed", "noop", "undone", "awaiting_approval")
-
 
 def utcnow() -> str:
     """Now, as RFC 3339 UTC with microseconds (sorts as text)."""
