@@ -27,7 +27,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -38,9 +38,16 @@ __all__ = [
     "Config",
     "EnvSettings",
     "FilesSettings",
+    "OdooSettings",
+    "ServiceCommands",
     "Settings",
+    "SlotSettings",
+    "SmokeCheck",
+    "StabilitySettings",
+    "SwitchSettings",
     "VerifyRule",
     "load_config",
+    "parse_duration",
 ]
 
 CONFIG_NAME = "liftgate.toml"
@@ -95,20 +102,177 @@ class PostgresSettings(_Model):
     dsn: str | None = None
 
 
-class EnvSettings(_Model):
-    """``[env.NAME]``: one Odoo environment (database + filestore)."""
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
-    role: Literal["production", "staging", "dev"]
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"5m"``, ``"24h"``, ``"250ms"`` (a bare number is seconds) → seconds."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like '90s', '5m' or '24h'")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def _argv(value: list[str] | None, what: str) -> list[str] | None:
+    if value is not None and (not value or not all(value)):
+        raise ValueError(f"{what} must be a non-empty list of non-empty arguments (argv)")
+    return value
+
+
+class ServiceCommands(_Model):
+    """``service = {start = [...], stop = [...], restart = [...]}``: argv lists, no shell."""
+
+    start: list[str] | None = None
+    stop: list[str] | None = None
+    restart: list[str] | None = None
+    status: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _argvs(self) -> ServiceCommands:
+        for name in ("start", "stop", "restart", "status"):
+            _argv(getattr(self, name), f"service.{name}")
+        return self
+
+    def restart_argvs(self) -> list[list[str]]:
+        """The commands that restart the service: ``restart``, else ``stop`` then ``start``."""
+        if self.restart:
+            return [self.restart]
+        return [argv for argv in (self.stop, self.start) if argv]
+
+
+class SmokeCheck(_Model):
+    """One smoke check: GET ``path`` answers ``status`` and (optionally) contains a text."""
+
+    path: str = Field(pattern=r"^/[^\s]*$")
+    status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = None
+
+
+class _CodeSettings(_Model):
+    """Keys an env and each production slot share (database, filestore, code, service)."""
+
     db: str | None = Field(default=None, min_length=1, max_length=63)
     filestore: str | None = None
     dsn: str | None = None
     odoo_conf: str | None = None
+    releases: str | None = None
+    odoo_bin: str | None = None
+    update_command: list[str] | None = None
+    service: ServiceCommands | None = None
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    health_timeout: float = Field(default=60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _update_argv(self) -> _CodeSettings:
+        _argv(self.update_command, "update_command")
+        return self
+
+
+class SlotSettings(_CodeSettings):
+    """``[env.prod.slots.blue]`` / ``[env.prod.slots.green]``."""
+
+
+class HaproxySwitchSettings(_Model):
+    kind: Literal["haproxy"]
+    socket: str
+    backend: str = Field(min_length=1)
+    servers: dict[Literal["blue", "green"], str]
+    state_file: str | None = None
+
+
+class NginxSwitchSettings(_Model):
+    kind: Literal["nginx"]
+    upstream_file: str
+    upstream_name: str = Field(default="odoo", pattern=r"^[A-Za-z0-9_.-]+$")
+    test: list[str]
+    reload: list[str]
+    upstreams: dict[Literal["blue", "green"], str]
+
+
+class SymlinkSwitchSettings(_Model):
+    kind: Literal["symlink"]
+    link: str
+    targets: dict[Literal["blue", "green"], str]
+
+
+class CommandSwitchSettings(_Model):
+    """``activate = ["cmd", "{slot}"]`` makes a slot active; ``status`` prints the active one."""
+
+    kind: Literal["command"]
+    activate: list[str]
+    status: list[str]
+
+
+SwitchSettings = Annotated[
+    HaproxySwitchSettings | NginxSwitchSettings | SymlinkSwitchSettings | CommandSwitchSettings,
+    Field(discriminator="kind"),
+]
+
+
+class StabilitySettings(_Model):
+    """``[env.prod.stability]``: how the public URL is watched after a cutover."""
+
+    window: str = "5m"
+    interval: str = "5s"
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_p95_ms: float = Field(default=2000.0, gt=0)
+    health: str = Field(default="/web/health", pattern=r"^/")
+
+    @model_validator(mode="after")
+    def _durations(self) -> StabilitySettings:
+        if parse_duration(self.interval) <= 0 or parse_duration(self.window) <= 0:
+            raise ValueError("stability window and interval must be positive")
+        return self
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
+
+    @property
+    def interval_seconds(self) -> float:
+        return parse_duration(self.interval)
+
+
+class EnvSettings(_CodeSettings):
+    """``[env.NAME]``: one Odoo environment (database + filestore, and its code and service)."""
+
+    role: Literal["production", "staging", "dev"]
     neutralize: bool | None = None
+    repo: str | None = None
+    smoke: list[SmokeCheck] = Field(default_factory=list)
+    keep_releases: int = Field(default=5, ge=2, le=100)
+    slots: dict[Literal["blue", "green"], SlotSettings] | None = None
+    switch: SwitchSettings | None = None
+    stability: StabilitySettings = Field(default_factory=StabilitySettings)
+    rollback_window: str = "24h"
+    approval: Literal["required", "auto"] = "required"
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> EnvSettings:
+        hours = parse_duration(self.rollback_window) / 3600
+        if not 1 <= hours <= 168:
+            raise ValueError("rollback_window must be between 1h and 168h")
+        if self.role == "production" and self.approval != "required":
+            raise ValueError("approval must be 'required' on a production env")
+        if self.slots is not None:
+            if set(self.slots) != {"blue", "green"}:
+                raise ValueError("slots needs both blue and green")
+            if self.switch is None:
+                raise ValueError("an env with slots needs a switch")
+        return self
 
     @property
     def wants_neutralize(self) -> bool:
         """Neutralize copies restored here: default true unless this is production."""
         return self.neutralize if self.neutralize is not None else self.role != "production"
+
+
+class OdooSettings(_Model):
+    """``[odoo]``: settings every env shares."""
+
+    enterprise_modules: list[str] = Field(default_factory=list)
+    series: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
 
 
 class ArtifactsSettings(_Model):
@@ -128,6 +292,7 @@ class Settings(_Model):
     redaction: RedactionSettings = Field(default_factory=RedactionSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     env: dict[str, EnvSettings] = Field(default_factory=dict)
+    odoo: OdooSettings = Field(default_factory=OdooSettings)
     artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
 
 
