@@ -198,7 +198,13 @@ def test_list_runs_newest_first_with_filters_and_limit(store: OpsStore) -> None:
     runs = [
         make_run("a1", target="web", status="ok", created_at="2024-05-01T10:00:01.000000Z"),
         make_run("a2", target="db", status="failed", created_at="2024-05-01T10:00:02.000000Z"),
-        make_run("a3", target="web", status="failed", created_at="2024-05-01T10:00:03.000000Z"),
+        make_run(
+            "a3",
+            target="web",
+            status="failed",
+            kind="odoo.deploy",
+            created_at="2024-05-01T10:00:03.000000Z",
+        ),
         make_run("a4", target="web", status="ok", created_at="2024-05-01T10:00:04.000000Z"),
         # Same instant as a4: the run id breaks the tie (descending).
         make_run("a5", target="db", status="ok", created_at="2024-05-01T10:00:04.000000Z"),
@@ -217,6 +223,9 @@ def test_list_runs_newest_first_with_filters_and_limit(store: OpsStore) -> None:
     assert ids(store.list_runs(limit=2)) == ["a5", "a4"]
     assert ids(store.list_runs(target="db", limit=1)) == ["a5"]
     assert store.list_runs(target="nowhere") == []
+    assert ids(store.list_runs(kind="odoo.deploy")) == ["a3"]
+    assert ids(store.list_runs(target="web", kind="files", status="ok")) == ["a4", "a1"]
+    assert store.list_runs(target="db", kind="odoo.deploy") == []
 
 
 def test_finish_run_sets_outcome_and_timestamps(store: OpsStore) -> None:

@@ -162,6 +162,7 @@ class _CodeSettings(_Model):
     service: ServiceCommands | None = None
     url: str | None = Field(default=None, pattern=r"^https?://")
     health_timeout: float = Field(default=60.0, gt=0, le=3600)
+    update_timeout: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")
     def _update_argv(self) -> _CodeSettings:

@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from liftgate.artifacts.repository import ArtifactRepository
+from liftgate.demo_deploy import deploy_tour, prepare_deploy
 from liftgate.engine.evidence import verify_bundle
 from liftgate.engine.project import Project
 from liftgate.errors import IntegrityError
@@ -29,14 +30,14 @@ __all__ = ["odoo_tour"]
 ROLE = "liftgate_demo"
 
 
-def _env_config(cluster_dsn: str) -> str:
+def _env_config(cluster_dsn: str, staging_extra: str) -> str:
     params = conninfo_to_dict(cluster_dsn)
     return (
         f'\n[postgres]\ndsn = "host={params["host"]} port={params["port"]} user={ROLE}"\n\n'
         '[env.prod]\nrole = "production"\ndb = "demo_prod"\n'
         'filestore = "data/filestore/demo_prod"\n\n'
         '[env.staging]\nrole = "staging"\ndb = "demo_staging"\n'
-        'filestore = "data/filestore/demo_staging"\n'
+        'filestore = "data/filestore/demo_staging"\n' + staging_extra
     )
 
 
@@ -58,18 +59,26 @@ def odoo_tour(root: Path, say: Callable[[str], None]) -> None:
             f"   demo_prod: {sample.partners} partners, {sample.files} filestore files, "
             f"PostgreSQL {cluster.bin_dir.parent.name}, role {ROLE} (not a superuser)"
         )
+        params = conninfo_to_dict(cluster.dsn)
+        setup = prepare_deploy(
+            root, host=str(params["host"]), port=int(str(params["port"])), user=ROLE,
+            db="demo_staging",
+        )  # fmt: skip
         with open(root / "liftgate.toml", "a", encoding="utf-8") as fh:
-            fh.write(_env_config(cluster.dsn))
+            fh.write(_env_config(cluster.dsn, setup.config))
         project = Project.open(cwd=root)
         try:
-            _walk(project, say)
+            runs = _walk(project, say)
+            runs += deploy_tour(project, setup, say)
+            _verify_evidence(project, runs, say)
         finally:
+            setup.stop()
             project.close()
     finally:
         cluster.cleanup()
 
 
-def _walk(project: Project, say: Callable[[str], None]) -> None:
+def _walk(project: Project, say: Callable[[str], None]) -> list[str]:
     say("10. backup prod: one snapshot for pg_dump and for the attachment list")
     first = backup(project, "prod")
     say(f"   {first.status}: {first.message}")
@@ -91,10 +100,12 @@ def _walk(project: Project, say: Callable[[str], None]) -> None:
     again = restore(project, first.artifact_id, "staging")
     say(f"   restore again: {again.status} ({again.message})")
 
-    say("12. evidence of the Odoo runs")
-    for run_id in (first.run_id, second.run_id, res.run_id):
-        if run_id is None:
-            continue
+    return [r for r in (first.run_id, second.run_id, res.run_id) if r]
+
+
+def _verify_evidence(project: Project, runs: list[str], say: Callable[[str], None]) -> None:
+    say("15. evidence of the Odoo runs")
+    for run_id in runs:
         issues = verify_bundle(project.config.evidence_dir / run_id)
         say(f"   {run_id}: {'OK' if not issues else 'FAIL ' + issues[0]}")
         if issues:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,7 +15,9 @@ from liftgate.errors import UsageError
 
 __all__ = ["odoo_app", "register"]
 
-odoo_app = typer.Typer(help="Odoo environments: backup, restore.", no_args_is_help=True)
+odoo_app = typer.Typer(
+    help="Odoo environments: backup, restore, deploy, status.", no_args_is_help=True
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
 WaitOpt = Annotated[
@@ -165,3 +167,102 @@ def import_cmd(
         emit(result.as_dict(), as_json)
 
     guarded("odoo import", as_json, body)
+
+
+@odoo_app.command("deploy")
+def deploy_cmd(
+    ctx: typer.Context,
+    env: Annotated[str, typer.Argument(help="The environment to deploy to.")],
+    commit: Annotated[
+        str, typer.Option("--commit", metavar="SHA", help="Commit (SHA, branch or tag) to deploy.")
+    ],
+    repo: Annotated[
+        str | None,
+        typer.Option("--repo", metavar="URL_OR_PATH", help="Addons repository (default: env's)."),
+    ] = None,
+    modules: Annotated[
+        str,
+        typer.Option(
+            "--modules",
+            metavar="auto|all|a,b",
+            help="auto: installed modules whose files changed; all; or a list.",
+        ),
+    ] = "auto",
+    install: Annotated[
+        str | None,
+        typer.Option("--install", metavar="a,b", help="Modules to install (not yet installed)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    wait: WaitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy a commit of the addons repository: update changed modules, with a way back."""
+
+    def body() -> None:
+        from liftgate.odoo.deploy import deploy
+
+        project = open_project(ctx)
+        names = [m.strip() for m in (install or "").split(",") if m.strip()]
+        result = deploy(
+            project,
+            env,
+            commit=commit,
+            repo=repo,
+            modules=modules,
+            install=names,
+            dry_run=dry_run,
+            wait=wait,
+        )
+        emit(result.as_dict(), as_json, None if as_json else _deploy_human)
+
+    guarded("odoo deploy", as_json, body)
+
+
+def _deploy_human(payload: dict[str, Any]) -> None:
+    from liftgate.cli.output import escape, out
+
+    out.print(f"[green]{payload['status']}[/] odoo deploy: {escape(str(payload['message']))}")
+    plan = payload.get("plan")
+    if plan:
+        for module in plan["modules"]:
+            flags = [k for k in ("update", "install", "available", "enterprise") if module.get(k)]
+            out.print(
+                f"  {escape(module['name']):<40} {escape(str(module['version'])):<14} "
+                f"{escape(module['license']):<8} {', '.join(flags)}"
+            )
+        out.print(f"  command: {escape(' '.join(plan['update_argv']))}")
+    elif payload.get("evidence_path"):
+        out.print(f"  evidence: {escape(str(payload['evidence_path']))}")
+
+
+@odoo_app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    env: Annotated[str, typer.Argument(help="The environment.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an env's deployed commit, release, and last run with its outcome."""
+
+    def body() -> None:
+        from liftgate.odoo.status import env_status
+
+        emit(env_status(open_project(ctx), env), as_json, None if as_json else _status_human)
+
+    guarded("odoo status", as_json, body)
+
+
+def _status_human(payload: dict[str, Any]) -> None:
+    from liftgate.cli.output import escape, out
+
+    out.print(f"[bold]{escape(payload['env'])}[/] ({escape(payload['role'])})")
+    for label, key in (("commit", "commit"), ("release", "release"), ("url", "url")):
+        out.print(f"  {label:<12} {escape(str(payload.get(key) or '-'))}")
+    for label, key in (("last deploy", "last_deploy"), ("last run", "last_run")):
+        run = payload.get(key)
+        text = f"{run['run_id']} {run['kind']} {run['status']}: {run['message']}" if run else "-"
+        out.print(f"  {label:<12} {escape(text)}")
+    db = payload["database"]
+    reach = "reachable" if db.get("reachable") else f"UNREACHABLE ({db.get('error')})"
+    out.print(f"  {'database':<12} {escape(db['name'])} {escape(reach)}")

@@ -28,6 +28,7 @@ _HANDLERS: dict[str, str] = {
     "odoo.restore": "liftgate.odoo.recovery:recover_restore",
     "odoo.restore-rollback": "liftgate.odoo.recovery:recover_restore_rollback",
     "odoo.import": "liftgate.odoo.odooimport:recover_import",
+    "odoo.deploy": "liftgate.odoo.recovery:recover_deploy",
 }
 
 

@@ -49,7 +49,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"(?P<pre>(?<![A-Za-z0-9])[\"']?"
-            r"[A-Za-z0-9_.\-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|"
+            r"[A-Za-z0-9_.\-]*(?:pass(?:word|wd|phrase|(?![a-z]))|pwd|secret|token|api[_-]?key|"
             r"access[_-]?key|private[_-]?key|credential|authorization|cookie|"
             r"session[_-]?id)[A-Za-z0-9_.\-]*"
             r"[\"']?\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&]+)",

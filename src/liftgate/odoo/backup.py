@@ -18,6 +18,7 @@ Order, and why:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import subprocess
@@ -153,18 +154,28 @@ def backup(
     strict: bool = False,
     wait: float | None = None,
     progress: Progress | None = None,
+    lock_held: bool = False,
 ) -> BackupResult:
-    """Back up ``env_name`` into a new artifact."""
+    """Back up ``env_name`` into a new artifact.
+
+    ``lock_held``: the caller (a deploy) already holds the env's lock and recovered it.
+    """
     env = resolve_env(project, env_name)
     repo = ArtifactRepository(project.config.artifacts_dir)
     run_id = new_run_id()
     artifact_id = f"{env.name}-{run_id}"
+    env_guard = (
+        contextlib.nullcontext()
+        if lock_held
+        else project.store.lock(lock_name(env_lock(env.name)), wait=wait)
+    )
     with (
-        project.store.lock(lock_name(env_lock(env.name)), wait=wait),
+        env_guard,
         # shared: a prune (exclusive) never removes a blob this backup relies on
         repo.lock(exclusive=False, wait=wait or 0.0),
     ):
-        recover(project, target=env_lock(env.name), lock_held=True)
+        if not lock_held:
+            recover(project, target=env_lock(env.name), lock_held=True)
         conn = env.connect()
         try:
             info = server_info(conn)

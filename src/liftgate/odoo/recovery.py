@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.engine.project import Project
@@ -21,7 +22,7 @@ from liftgate.odoo.restore import (
 from liftgate.odoo.rollback import swap_back
 from liftgate.store.base import RunRecord
 
-__all__ = ["recover_backup", "recover_restore", "recover_restore_rollback"]
+__all__ = ["recover_backup", "recover_deploy", "recover_restore", "recover_restore_rollback"]
 
 
 def _outcome(record: RunRecord, result: str, message: str) -> Outcome:
@@ -118,3 +119,52 @@ def recover_restore_rollback(project: Project, record: RunRecord) -> Outcome:
         return _outcome(record, "completed", message)
     finally:
         admin.close()
+
+
+def recover_deploy(project: Project, record: RunRecord) -> Outcome:
+    """Past the ``commit`` step: finish (drop the copies, prune). Before it: put back."""
+    from liftgate.odoo.deploy import DeployNames, finish_deploy, run_result, undo_deploy
+    from liftgate.odoo.releases import Releases
+
+    plan = record.plan
+    names = DeployNames(**plan["names"])
+    try:
+        env = resolve_env(project, str(plan["env"]))
+        maintenance_connection(env).close()
+    except LiftgateError as exc:
+        return _outcome(record, "failed", f"cannot reach the env's database: {exc}")
+    run = Run.resume(project, record)
+    sha = str(plan["commit"])
+    if run.state_of("commit") is not None:
+        cleanup = finish_deploy(project, run, Releases(Path(str(plan["releases"]))), names, plan)
+        message = f"deployed {sha[:12]} to {env.name} (completed by liftgate recover)"
+        run.finish(
+            status="ok",
+            message=message,
+            result=run_result(plan, "ok", cleanup=cleanup),
+            summary=f"# liftgate deploy {record.run_id}: OK\n\n{message}\n",
+        )
+        return _outcome(record, "completed", message)
+    undo = undo_deploy(project, run, env, names, plan, restart=True)
+    verdict = (
+        "put back" if not undo["errors"] else "NOT fully put back: " + "; ".join(undo["errors"])
+    )
+    message = f"deploy of {sha[:12]} to {env.name} interrupted before its commit point; {verdict}"
+    for name, default in (
+        ("git.json", {"note": "not recorded before the interruption"}),
+        ("modules.json", {"note": "not recorded before the interruption"}),
+        ("backup.json", {"backup": None, "note": "not reached"}),
+        ("health.json", {"health": None, "smoke": [], "after_rollback": undo.get("health")}),
+    ):
+        if not run.evidence.has(name):
+            run.evidence.write_json(name, default)
+    if not run.evidence.has("update.log"):
+        run.evidence.write_text("update.log", "(no update log: the run was interrupted)\n")
+    run.finish(
+        status="failed",
+        message=message,
+        result=run_result(plan, "failed", rolled_back=undo),
+        summary=f"# liftgate deploy {record.run_id}: FAIL\n\n{message}\n",
+        extra={"rollback.json": undo},
+    )
+    return _outcome(record, "undone" if not undo["errors"] else "failed", message)

@@ -96,6 +96,7 @@ class OpsStore(Protocol):
         *,
         target: str | None = None,
         status: str | None = None,
+        kind: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]: ...
 

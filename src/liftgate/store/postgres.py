@@ -219,6 +219,7 @@ class PostgresStore:
         *,
         target: str | None = None,
         status: str | None = None,
+        kind: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
         # A NULL filter matches every row; LIMIT NULL means no limit.
@@ -226,9 +227,12 @@ class PostgresStore:
             "SELECT {} FROM ops.runs "
             "WHERE (%(target)s::text IS NULL OR target = %(target)s) "
             "AND (%(status)s::text IS NULL OR status = %(status)s) "
+            "AND (%(kind)s::text IS NULL OR kind = %(kind)s) "
             "ORDER BY created_at DESC, run_id DESC LIMIT %(limit)s::bigint"
         ).format(_RUN_COLUMNS)
-        rows = self._query(query, {"target": target, "status": status, "limit": limit})
+        rows = self._query(
+            query, {"target": target, "status": status, "kind": kind, "limit": limit}
+        )
         return [_run_from_row(r) for r in rows]
 
     # steps ----------------------------------------------------------------

@@ -155,6 +155,7 @@ class SqliteStore:
         *,
         target: str | None = None,
         status: str | None = None,
+        kind: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608 - fixed columns; values bound
@@ -166,6 +167,9 @@ class SqliteStore:
         if status is not None:
             where.append("status=?")
             args.append(status)
+        if kind is not None:
+            where.append("kind=?")
+            args.append(kind)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, run_id DESC"

@@ -1,0 +1,877 @@
+"""``liftgate odoo deploy ENV --commit SHA``: Odoo modules from git, with a way back.
+
+Order, and why:
+
+1. Plan, changing nothing: fetch the addons repository into liftgate's mirror, resolve the
+   commit to its full SHA, export its tree into a temp folder, scan every manifest
+   (``ast.literal_eval``), refuse Enterprise modules (``forbid_enterprise_modules``), and
+   compare each module's checksum with the ones recorded in the database at the last
+   deploy to decide which installed modules to update. ``--dry-run`` stops here.
+2. The release is published as ``releases/<sha>/`` (not live: ``current`` is unchanged).
+3. The service is stopped (when a ``stop`` command is configured), then the way back is
+   made before anything live changes: on production a verified backup (an artifact), and on
+   every env a fast copy of the database (``CREATE DATABASE ... TEMPLATE``) plus a
+   hard-linked copy of the filestore.
+4. The update runs through Odoo's own CLI (``update_command``) on the new release's code;
+   its log goes (redacted) into the evidence; the installed versions are checked against
+   the manifests; the new checksums are written into the database.
+5. ``current`` is switched to the new release, the service restarted, ``/web/health``
+   waited for and the smoke checks run.
+6. The commit point: the ``commit`` step is journaled. Any failure before it (or
+   ``liftgate recover`` after a crash) puts the database and filestore back from the copies
+   and ``current`` back on the old release, and restarts the service. After it, the copies
+   are dropped and old releases pruned (``keep_releases``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from liftgate.artifacts.repository import ArtifactRepository
+from liftgate.config import EnvSettings, SmokeCheck
+from liftgate.engine.fsops import link_or_copy_tree
+from liftgate.engine.project import Project
+from liftgate.engine.recovery import lock_name, recover
+from liftgate.engine.runs import Run, new_run_id
+from liftgate.errors import (
+    ConfigError,
+    GuardrailError,
+    LiftgateError,
+    OperationError,
+    UsageError,
+    VerificationError,
+)
+from liftgate.odoo import enterprise, modulehash
+from liftgate.odoo.backup import backup, env_lock
+from liftgate.odoo.env import OdooEnv, resolve_env
+from liftgate.odoo.gitsource import GitSource
+from liftgate.odoo.manifest import ModuleManifest, full_version, scan_addons
+from liftgate.odoo.pgtools import database_exists, rename_database, terminate_sessions
+from liftgate.odoo.releases import Releases
+from liftgate.odoo.restore import maintenance_connection
+from liftgate.odoo.service import is_running, run_command, run_smoke, wait_health
+from liftgate.odoo.update import DEFAULT_TEMPLATE, build_argv, run_update
+
+__all__ = [
+    "EVIDENCE",
+    "KIND",
+    "DeployNames",
+    "DeployResult",
+    "DeploySpec",
+    "deploy",
+    "finish_deploy",
+    "run_result",
+    "undo_deploy",
+]
+
+KIND = "odoo.deploy"
+EVIDENCE = (
+    "inputs.json",
+    "run_id.txt",
+    "git.json",
+    "modules.json",
+    "backup.json",
+    "update.log",
+    "health.json",
+    "final_status.json",
+    "summary.md",
+    "MANIFEST.sha256",
+)
+
+
+@dataclass
+class DeployResult:
+    status: str
+    message: str
+    run_id: str | None
+    env: str
+    commit: str | None
+    evidence_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "action": "odoo deploy",
+            "run_id": self.run_id,
+            "env": self.env,
+            "commit": self.commit,
+            "evidence_path": self.evidence_path,
+            "message": self.message,
+            **self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class DeployNames:
+    """Every name a deploy run uses, derived from the env and the run id."""
+
+    db: str
+    copy_db: str
+    failed_db: str
+    filestore: str
+    copy_fs: str
+    failed_fs: str
+
+    @classmethod
+    def make(cls, env: OdooEnv, run_id: str) -> DeployNames:
+        suffix = run_id.replace("-", "")[-12:]
+        stem = env.db[: 63 - len(suffix) - 5]
+        fs = env.filestore
+        return cls(
+            db=env.db,
+            copy_db=f"{stem}_lgd_{suffix}",
+            failed_db=f"{stem}_lgf_{suffix}",
+            filestore=str(fs),
+            copy_fs=str(fs.parent / f".{fs.name}.lg-back-{run_id}"),
+            failed_fs=str(fs.parent / f".{fs.name}.lg-failed-{run_id}"),
+        )
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    """The deploy settings of one env, resolved and checked."""
+
+    env: OdooEnv
+    settings: EnvSettings
+    releases: Releases
+    odoo_bin: str
+    odoo_conf: Path
+    template: list[str]
+    addons_path: list[str]
+    current_entry: int  # index in addons_path of the entry that is ``current``
+
+    @classmethod
+    def resolve(cls, project: Project, env_name: str) -> DeploySpec:
+        settings = project.config.settings.env.get(env_name)
+        env = resolve_env(project, env_name)  # names the known envs when unknown
+        assert settings is not None
+        if settings.slots is not None:
+            raise GuardrailError(
+                f"env {env_name} has blue/green slots: it receives code only through "
+                f"promotion (liftgate odoo promote <staging> {env_name})"
+            )
+        base = project.config.base_dir
+        missing = [k for k in ("releases", "odoo_conf", "odoo_bin") if not getattr(settings, k)]
+        if missing:
+            raise ConfigError(f"env.{env_name} needs {', '.join(missing)} to deploy code")
+        assert settings.releases and settings.odoo_conf and settings.odoo_bin
+        releases = Releases((base / settings.releases).resolve())
+        odoo_bin = settings.odoo_bin
+        if "/" in odoo_bin:
+            odoo_bin = str((base / odoo_bin).resolve())
+            if not Path(odoo_bin).is_file():
+                raise ConfigError(f"env.{env_name}.odoo_bin {odoo_bin} does not exist")
+        elif shutil.which(odoo_bin) is None:
+            raise ConfigError(f"env.{env_name}.odoo_bin {odoo_bin!r} is not on PATH")
+        conf = (base / settings.odoo_conf).resolve()
+        entries = [e.strip() for e in (env.addons_path or "").split(",") if e.strip()]
+        current_entry = -1
+        for index, entry in enumerate(entries):
+            if Path(entry).absolute() == releases.current_link or (
+                Path(entry).absolute().parent == releases.current_link.parent
+                and Path(entry).name == "current"
+            ):
+                current_entry = index
+        if current_entry < 0:
+            raise ConfigError(
+                f"the addons_path of {conf} does not include {releases.current_link}; "
+                "Odoo must load the deployed release through the current symlink"
+            )
+        return cls(
+            env=env,
+            settings=settings,
+            releases=releases,
+            odoo_bin=odoo_bin,
+            odoo_conf=conf,
+            template=list(settings.update_command or DEFAULT_TEMPLATE),
+            addons_path=entries,
+            current_entry=current_entry,
+        )
+
+    def addons_path_for(self, release: Path) -> str:
+        entries = list(self.addons_path)
+        entries[self.current_entry] = str(release)
+        return ",".join(entries)
+
+
+def _modules_option(modules: str) -> str | list[str]:
+    if modules in ("auto", "all"):
+        return modules
+    names = [m.strip() for m in modules.split(",") if m.strip()]
+    if not names or not all(_valid_module(n) for n in names):
+        raise UsageError(f"--modules must be auto, all or a comma-separated list, not {modules!r}")
+    return names
+
+
+def _valid_module(name: str) -> bool:
+    return name.isidentifier() and name.isascii()
+
+
+def _read_db_state(env: OdooEnv) -> tuple[str, dict[str, str], dict[str, str], set[str]]:
+    """(series, installed name → latest_version, recorded checksums, every known name)."""
+    with env.connect() as conn:
+        rows = conn.execute("SELECT name, state, latest_version FROM ir_module_module").fetchall()
+        recorded = modulehash.read_recorded(conn)
+    installed = {
+        str(name): str(version or "")
+        for name, state, version in rows
+        if state in ("installed", "to upgrade")
+    }
+    base = installed.get("base", "")
+    series = ".".join(base.split(".")[:2]) if base.count(".") >= 1 else ""
+    return series, installed, recorded, {str(r[0]) for r in rows}
+
+
+def _plan_modules(
+    scanned: Sequence[ModuleManifest],
+    report: enterprise.EnterpriseReport,
+    installed: dict[str, str],
+    recorded: dict[str, str],
+    current: dict[str, str],
+    option: str | list[str],
+    install: Sequence[str],
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    by_name = {m.name: m for m in scanned}
+    first = not recorded
+    for name in install:
+        if name not in by_name:
+            raise UsageError(f"--install {name}: there is no module {name} in the repository")
+        if name in installed:
+            raise UsageError(f"--install {name}: module {name} is already installed")
+    if isinstance(option, list):
+        for name in option:
+            if name not in by_name:
+                raise UsageError(f"--modules {name}: there is no module {name} in the repository")
+            if name not in installed:
+                raise UsageError(
+                    f"--modules {name}: module {name} is not installed (install it with --install)"
+                )
+    offending = set(report.offending)
+    entries: list[dict[str, Any]] = []
+    update: list[str] = []
+    for module in scanned:
+        is_installed = module.name in installed
+        if not module.installable or not is_installed:
+            wanted = False
+        elif option == "all":
+            wanted = True
+        elif isinstance(option, list):
+            wanted = module.name in option
+        else:
+            wanted = first or recorded.get(module.name) != current[module.name]
+        if wanted:
+            update.append(module.name)
+        entries.append(
+            {
+                "name": module.name,
+                "version": module.version,
+                "license": module.license,
+                "depends": list(module.depends),
+                "enterprise": module.name in offending,
+                "installable": module.installable,
+                "installed": is_installed,
+                "installed_version": installed.get(module.name),
+                "update": wanted,
+                "install": module.name in install,
+                "available": module.installable and not is_installed,
+                "checksum": current[module.name],
+                "recorded_checksum": recorded.get(module.name),
+            }
+        )
+    return entries, update, list(install)
+
+
+@contextlib.contextmanager
+def _exported(source: GitSource, sha: str, releases: Releases) -> Iterator[Path]:
+    """The commit's tree: the published release, else a temp export (removed after)."""
+    if releases.complete(sha):
+        yield releases.path(sha)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="liftgate-deploy-"))
+    try:
+        tree = tmp / "tree"
+        source.export(sha, tree)
+        yield tree
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def deploy(
+    project: Project,
+    env_name: str,
+    *,
+    commit: str,
+    repo: str | None = None,
+    modules: str = "auto",
+    install: Sequence[str] = (),
+    dry_run: bool = False,
+    wait: float | None = None,
+) -> DeployResult:
+    """Deploy ``commit`` of the env's addons repository; see the module docstring."""
+    spec = DeploySpec.resolve(project, env_name)
+    env = spec.env
+    option = _modules_option(modules)
+    for name in install:
+        if not _valid_module(name):
+            raise UsageError(f"--install takes module names, not {name!r}")
+    repo_value = repo or spec.settings.repo
+    if not repo_value:
+        raise ConfigError(f"env.{env_name} has no repo; give one with --repo")
+    source = GitSource.from_setting(repo_value, project.config.base_dir, project.state_dir / "git")
+    with project.store.lock(lock_name(env_lock(env.name)), wait=wait):
+        recover(project, target=env_lock(env.name), lock_held=True)
+        with project.store.lock(f"git-mirror:{source.mirror.name}", wait=600):
+            source.fetch()
+            sha = source.resolve(commit)
+            info = source.info(sha)
+        previous = spec.releases.current()
+        series, installed, recorded, known = _read_db_state(env)
+        series = project.config.settings.odoo.series or series
+        with _exported(source, sha, spec.releases) as tree:
+            scanned = scan_addons(tree)
+            current = modulehash.checksums(scanned)
+        report = enterprise.check(
+            scanned,
+            series,
+            extra_enterprise=project.config.settings.odoo.enterprise_modules,
+            known=known,
+        )
+        entries, update, to_install = _plan_modules(
+            scanned, report, installed, recorded, current, option, install
+        )
+        # --modules all is Odoo's own "-u all" (every installed module, core ones included)
+        update_arg = (["all"] if installed else []) if option == "all" else update
+        run_id = new_run_id()
+        names = DeployNames.make(env, run_id)
+        release = spec.releases.path(sha)
+        argv = build_argv(
+            spec.template,
+            {
+                "odoo_bin": spec.odoo_bin,
+                "odoo_conf": str(spec.odoo_conf),
+                "addons_path": spec.addons_path_for(release),
+                "db": env.db,
+                "update": update_arg,
+                "install": to_install,
+            },
+        )
+        plan: dict[str, Any] = {
+            "action": "deploy",
+            "env": env.name,
+            "role": env.role,
+            "db": env.db,
+            "filestore": str(env.filestore),
+            "repo": source.url,
+            "requested": commit,
+            "commit": sha,
+            "previous_commit": previous,
+            "release": str(release),
+            "releases": str(spec.releases.root),
+            "series": series,
+            "modules": entries,
+            "update": update_arg,
+            "install": to_install,
+            "first_deploy": not recorded,
+            "enterprise": report.as_dict(),
+            "update_argv": argv,
+            "way_back": {
+                "backup": env.role == "production",
+                "db_copy": names.copy_db,
+                "filestore_copy": names.copy_fs,
+            },
+            "names": names.__dict__,
+            "service": spec.settings.service.model_dump() if spec.settings.service else None,
+            "url": spec.settings.url,
+            "smoke": [c.model_dump() for c in spec.settings.smoke],
+            "keep_releases": spec.settings.keep_releases,
+        }
+        if not report.ok:
+            raise GuardrailError(
+                f"forbid_enterprise_modules: {report.message()}",
+                hint="remove them from the repository or deploy a commit without them",
+            )
+        if dry_run:
+            return DeployResult(
+                status="OK",
+                message=f"dry run: would deploy {sha[:12]} to {env.name}: "
+                f"update {_names(update_arg)}, install {_names(to_install)}",
+                run_id=None,
+                env=env.name,
+                commit=sha,
+                extra={"dry_run": True, "plan": plan},
+            )
+        run = Run.start(
+            project,
+            run_id=run_id,
+            kind=KIND,
+            action="deploy",
+            target=env_lock(env.name),
+            plan=plan,
+            inputs={
+                "command": "odoo deploy",
+                "env": env_name,
+                "commit": commit,
+                "repo": repo,
+                "modules": modules,
+                "install": list(install),
+            },
+        )
+        run.evidence.write_json(
+            "git.json",
+            {
+                "repo": source.url,
+                "requested": commit,
+                "commit": info.as_dict(),
+                "previous_commit": previous,
+                "changed_paths": source.changed_paths(previous, sha)
+                if previous and previous != sha and spec.releases.complete(previous)
+                else None,
+            },
+        )
+        run.evidence.write_json(
+            "modules.json",
+            {
+                "series": series,
+                "scanned": len(entries),
+                "modules": entries,
+                "enterprise": report.as_dict(),
+                "changed": sorted(modulehash.changed(current, recorded)),
+                "update": update_arg,
+                "install": to_install,
+                "checksums": current,
+                "recorded_before": recorded,
+            },
+        )
+        return _execute(project, run, spec, source, names, plan, current)
+
+
+def _names(items: Sequence[str]) -> str:
+    return ", ".join(items) if items else "nothing"
+
+
+def _execute(
+    project: Project,
+    run: Run,
+    spec: DeploySpec,
+    source: GitSource,
+    names: DeployNames,
+    plan: dict[str, Any],
+    current: dict[str, str],
+) -> DeployResult:
+    env = spec.env
+    sha = str(plan["commit"])
+    service = spec.settings.service
+    health: dict[str, Any] = {"health": None, "smoke": []}
+    try:
+        with run.step("release") as detail:
+            detail["made"] = spec.releases.ensure(
+                sha,
+                lambda folder: source.export(sha, folder),
+                {"repo": source.url, "run_id": run.run_id},
+            )
+        with run.step("stop", durable=True) as detail:
+            detail["stopped"] = False
+            # without a status command the service is taken as running
+            detail["was_running"] = (
+                is_running(service.status) if service is not None and service.status else True
+            )
+            run.mark("service", "noted", {"was_running": detail["was_running"]}, flush=True)
+            if service is not None and service.stop:
+                run_command(service.stop, f"stopping env {env.name}'s service")
+                detail["stopped"] = True
+        with run.step("way_back", durable=True) as detail:
+            detail.update(_make_way_back(project, run, spec, names))
+        with run.step("update", durable=True) as detail:
+            log = run.evidence.dir / ".update.log.raw"
+            outcome = run_update(
+                list(plan["update_argv"]), log, timeout=spec.settings.update_timeout
+            )
+            run.evidence.write_text("update.log", log.read_text("utf-8", errors="replace"))
+            log.unlink()
+            detail.update(outcome.as_dict())
+            if not outcome.ok:
+                why = "timed out" if outcome.timed_out else f"exit status {outcome.returncode}"
+                raise OperationError(
+                    f"the module update failed ({why}): {_log_error(run)}",
+                    hint=f"the whole log is in {run.evidence.dir / 'update.log'}",
+                )
+        with run.step("verify") as detail:
+            detail["modules"] = _verify_versions(env, plan)
+        with run.step("checksums") as detail:
+            recorded = _record_checksums(env, plan, current)
+            detail["recorded"] = len(recorded)
+        with run.step("switch", durable=True) as detail:
+            spec.releases.switch(sha)
+            detail["current"] = sha
+        with run.step("restart", durable=True) as detail:
+            if service is not None:
+                argvs = [service.start] if service.start and service.stop else []
+                argvs = argvs or service.restart_argvs()
+                for argv in argvs:
+                    run_command(argv, f"restarting env {env.name}'s service")
+                detail["commands"] = argvs
+        with run.step("health") as detail:
+            if spec.settings.url:
+                health["health"] = wait_health(spec.settings.url, spec.settings.health_timeout)
+                detail.update(health["health"])
+                if not health["health"]["passed"]:
+                    raise VerificationError(
+                        f"{spec.settings.url}/web/health did not pass within "
+                        f"{spec.settings.health_timeout:.0f} s (last: {health['health']['last']})"
+                    )
+        with run.step("smoke") as detail:
+            health["smoke"] = _smoke(spec.settings.url, spec.settings.smoke)
+            failed = [c for c in health["smoke"] if not c["passed"]]
+            detail["failed"] = len(failed)
+            if failed:
+                first = failed[0]
+                raise VerificationError(
+                    f"smoke check {first['path']} failed: {first.get('error')}"
+                    + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                )
+        with run.step("commit", durable=True):
+            pass
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, LiftgateError) else f"{type(exc).__name__}: {exc}"
+        undo = undo_deploy(project, run, spec.env, names, plan, restart=True)
+        health["after_rollback"] = undo.get("health")
+        run.evidence.write_json("health.json", health)
+        if not run.evidence.has("backup.json"):
+            run.evidence.write_json("backup.json", {"backup": None, "note": "not reached"})
+        if not run.evidence.has("update.log"):
+            run.evidence.write_text("update.log", "(the update did not run)\n")
+        run.finish(
+            status="failed",
+            message=f"deploy of {sha[:12]} to {env.name} failed: {message}",
+            result=run_result(plan, "failed", rolled_back=undo),
+            summary=_summary(run.run_id, plan, "FAIL", message, undo),
+            extra={"rollback.json": undo},
+        )
+        if not isinstance(exc, Exception):
+            raise  # KeyboardInterrupt, SystemExit: undone above, passed on as they are
+        kept = "put back" if not undo["errors"] else "NOT fully put back"
+        raise OperationError(
+            f"deploy of {sha[:12]} to {env.name} failed: {message}; database, filestore and "
+            f"current were {kept} (run {run.run_id})",
+            hint=f"evidence: {run.evidence.dir}",
+        ) from exc
+    run.evidence.write_json("health.json", health)
+    cleanup = finish_deploy(project, run, spec.releases, names, plan)
+    message = (
+        f"deployed {sha[:12]} to {env.name}: updated {_names(plan['update'])}, "
+        f"installed {_names(plan['install'])}"
+    )
+    run.finish(
+        status="ok",
+        message=message,
+        result=run_result(plan, "ok", cleanup=cleanup),
+        summary=_summary(run.run_id, plan, "OK", message, None),
+    )
+    return DeployResult(
+        status="OK",
+        message=message,
+        run_id=run.run_id,
+        env=env.name,
+        commit=sha,
+        evidence_path=str(run.evidence.dir),
+        extra={
+            "release": plan["release"],
+            "updated": plan["update"],
+            "installed": plan["install"],
+            "previous_commit": plan["previous_commit"],
+        },
+    )
+
+
+def _smoke(url: str | None, checks: Sequence[SmokeCheck]) -> list[dict[str, Any]]:
+    if not checks:
+        return []
+    if not url:
+        raise ConfigError("smoke checks are configured but the env has no url")
+    return run_smoke(url, checks)
+
+
+def _log_error(run: Run) -> str:
+    """The first ERROR/CRITICAL line of the saved update log (or its last line)."""
+    try:
+        lines = (run.evidence.dir / "update.log").read_text("utf-8").splitlines()
+    except OSError:
+        return "no log"
+    for line in lines:
+        if " ERROR " in line or " CRITICAL " in line:
+            return line.strip()[:300]
+    tail = [ln for ln in lines if ln.strip()]
+    return tail[-1].strip()[:300] if tail else "no output"
+
+
+def _make_way_back(
+    project: Project, run: Run, spec: DeploySpec, names: DeployNames
+) -> dict[str, Any]:
+    """A verified backup on production; a database copy and a filestore copy everywhere."""
+    env = spec.env
+    detail: dict[str, Any] = {"backup": None}
+    if env.role == "production":
+        result = backup(project, env.name, lock_held=True)
+        repo = ArtifactRepository(project.config.artifacts_dir)
+        assert result.artifact_id is not None
+        problems = repo.verify(result.artifact_id, read_data=True)
+        if problems:
+            raise VerificationError(
+                f"the backup taken before the deploy does not verify: {problems[0]}"
+            )
+        detail["backup"] = {"artifact_id": result.artifact_id, "run_id": result.run_id}
+    started = time.monotonic()
+    admin = maintenance_connection(env)
+    try:
+        _copy_database(admin, env.db, names.copy_db)
+    finally:
+        admin.close()
+    detail["db_copy"] = {"name": names.copy_db, "seconds": round(time.monotonic() - started, 3)}
+    started = time.monotonic()
+    if env.filestore.is_dir():
+        method = link_or_copy_tree(env.filestore, Path(names.copy_fs))
+        detail["filestore_copy"] = {
+            "path": names.copy_fs,
+            "method": method,
+            "seconds": round(time.monotonic() - started, 3),
+        }
+    else:
+        detail["filestore_copy"] = None
+    run.evidence.write_json("backup.json", detail)
+    return detail
+
+
+def _copy_database(admin: psycopg.Connection[Any], db: str, copy: str) -> None:
+    """``CREATE DATABASE copy TEMPLATE db``: needs ``db`` without sessions, so retried."""
+    strategy = (
+        sql.SQL(" STRATEGY FILE_COPY") if admin.info.server_version >= 150000 else sql.SQL("")
+    )
+    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}{}").format(
+        sql.Identifier(copy), sql.Identifier(db), strategy
+    )
+    for attempt in range(20):
+        terminate_sessions(admin, db)
+        try:
+            admin.execute(statement)
+            return
+        except psycopg.errors.ObjectInUse:
+            time.sleep(0.1 * (attempt + 1))
+        except psycopg.Error as exc:
+            raise OperationError(f"cannot copy database {db}: {exc}".strip()) from None
+    raise OperationError(
+        f"cannot copy database {db}: other sessions kept reconnecting to it; stop its service "
+        "(configure service.stop) and try again"
+    )
+
+
+def _verify_versions(env: OdooEnv, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every updated or installed module is installed at its manifest's version."""
+    wanted = {str(n) for n in plan["install"]}
+    wanted |= {m["name"] for m in plan["modules"] if m["update"]}
+    by_name = {m["name"]: m for m in plan["modules"]}
+    with env.connect() as conn:
+        rows = {
+            str(name): (str(state), str(version or ""))
+            for name, state, version in conn.execute(
+                "SELECT name, state, latest_version FROM ir_module_module WHERE name = ANY(%s)",
+                (sorted(wanted),),
+            )
+        }
+    checked = []
+    for name in sorted(wanted):
+        expected = full_version(by_name[name]["version"], str(plan["series"]))
+        state, version = rows.get(name, ("absent", ""))
+        checked.append({"name": name, "state": state, "version": version, "expected": expected})
+        if state != "installed" or (plan["series"] and version != expected):
+            raise VerificationError(
+                f"after the update module {name} is {state} at version {version or 'none'}, "
+                f"expected installed at {expected}"
+            )
+    return checked
+
+
+def _record_checksums(
+    env: OdooEnv, plan: dict[str, Any], current: dict[str, str]
+) -> dict[str, str]:
+    with env.connect() as conn:
+        installed = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT name FROM ir_module_module WHERE state = 'installed'"
+            ).fetchall()
+        }
+        recorded = {name: cs for name, cs in current.items() if name in installed}
+        modulehash.write_recorded(conn, recorded)
+    return recorded
+
+
+def finish_deploy(
+    project: Project, run: Run, releases: Releases, names: DeployNames, plan: dict[str, Any]
+) -> dict[str, Any]:
+    """After the commit point: drop the way-back copies and prune old releases."""
+    env = resolve_env(project, str(plan["env"]))
+    done: dict[str, Any] = {}
+    with run.step("cleanup") as detail:
+        admin = maintenance_connection(env)
+        try:
+            if database_exists(admin, names.copy_db):
+                admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.copy_db)))
+        finally:
+            admin.close()
+        shutil.rmtree(names.copy_fs, ignore_errors=True)
+        releases.touch(str(plan["commit"]))
+        done["pruned_releases"] = releases.prune(
+            int(plan["keep_releases"]), protect=[plan["previous_commit"]]
+        )
+        detail.update(done)
+    return done
+
+
+def undo_deploy(
+    project: Project,
+    run: Run,
+    env: OdooEnv,
+    names: DeployNames,
+    plan: dict[str, Any],
+    *,
+    restart: bool,
+) -> dict[str, Any]:
+    """Put back what a deploy changed before its commit point; returns what was done.
+
+    Decided from what exists, so it is safe after a crash at any moment: the database copy
+    replaces the database only once the update had started; ``current`` goes back to the
+    previous release; the service is started again on the old code.
+    """
+    releases = Releases(Path(str(plan["releases"])))
+    previous = plan["previous_commit"]
+    done: dict[str, Any] = {"run_id": run.run_id, "reverted": [], "errors": []}
+    settings = project.config.settings.env.get(env.name)
+    service = settings.service if settings is not None else None
+    update_started = run.state_of("update") is not None
+
+    def attempt(what: str, fn: Any) -> None:
+        try:
+            fn()
+            done["reverted"].append(what)
+        except Exception as exc:  # keep going: report every part that could not be undone
+            done["errors"].append(f"{what}: {exc}")
+
+    if releases.current() != previous:
+        attempt(
+            "current",
+            lambda: releases.switch(previous) if previous else releases.unlink_current(),
+        )
+    touched = update_started or any(run.state_of(step) is not None for step in ("stop", "restart"))
+    if service is not None and service.stop and touched:
+        attempt("service stopped", lambda: run_command(service.stop or [], "stopping"))
+    attempt("database", lambda: _database_back(env, names, update_started))
+    attempt("filestore", lambda: _filestore_back(names, update_started))
+    noted = [s.detail for s in run.journal() if s.name == "service" and s.state == "noted"]
+    was_running = bool(noted[-1].get("was_running", True)) if noted else True
+    if restart and service is not None and touched and was_running:
+        argvs = [service.start] if service.start and service.stop else service.restart_argvs()
+        for argv in argvs:
+            attempt("service started", lambda argv=argv: run_command(argv, "starting"))
+        if settings is not None and settings.url:
+            done["health"] = wait_health(settings.url, settings.health_timeout)
+    return done
+
+
+def _database_back(env: OdooEnv, names: DeployNames, update_started: bool) -> None:
+    admin = maintenance_connection(env)
+    try:
+        if not database_exists(admin, names.copy_db):
+            return
+        if update_started:
+            if database_exists(admin, names.db):
+                _retrying(
+                    admin, names.db, lambda: rename_database(admin, names.db, names.failed_db)
+                )
+            rename_database(admin, names.copy_db, names.db)
+            _retrying(
+                admin,
+                names.failed_db,
+                lambda: admin.execute(
+                    sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.failed_db))
+                ),
+            )
+        else:
+            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.copy_db)))
+    finally:
+        admin.close()
+
+
+def _retrying(admin: psycopg.Connection[Any], db: str, action: Any) -> None:
+    """Run ``action`` on ``db`` once its sessions are ended (a client may reconnect)."""
+    for attempt in range(20):
+        terminate_sessions(admin, db)
+        try:
+            action()
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == 19:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _filestore_back(names: DeployNames, update_started: bool) -> None:
+    copy, live, failed = Path(names.copy_fs), Path(names.filestore), Path(names.failed_fs)
+    if not copy.exists():
+        return
+    if update_started:
+        if live.exists():
+            live.rename(failed)
+        copy.rename(live)
+        shutil.rmtree(failed, ignore_errors=True)
+    else:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def run_result(plan: dict[str, Any], status: str, **more: Any) -> dict[str, Any]:
+    return {
+        "env": plan["env"],
+        "commit": plan["commit"],
+        "previous_commit": plan["previous_commit"],
+        "release": plan["release"],
+        "updated": plan["update"],
+        "installed": plan["install"],
+        "checksums": {m["name"]: m["checksum"] for m in plan["modules"]},
+        "deploy_status": status,
+        **more,
+    }
+
+
+def _summary(
+    run_id: str, plan: dict[str, Any], verdict: str, message: str, undo: dict[str, Any] | None
+) -> str:
+    lines = [
+        f"# liftgate deploy {run_id}: {verdict}",
+        "",
+        message,
+        "",
+        f"- env: {plan['env']} ({plan['role']}), database {plan['db']}",
+        f"- commit: {plan['commit']} (asked for {plan['requested']})",
+        f"- previous release: {plan['previous_commit'] or 'none'}",
+        f"- updated: {_names(plan['update'])}",
+        f"- installed: {_names(plan['install'])}",
+        f"- modules scanned: {len(plan['modules'])}",
+    ]
+    if undo is not None:
+        lines += [
+            "",
+            "## Way back",
+            f"- put back: {', '.join(undo['reverted']) or 'nothing was changed'}",
+        ]
+        lines += [f"- NOT put back: {e}" for e in undo["errors"]]
+    return "\n".join(lines) + "\n"
