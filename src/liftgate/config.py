@@ -35,6 +35,7 @@ from liftgate.errors import ConfigError
 
 __all__ = [
     "CONFIG_NAME",
+    "CodeSettings",
     "Config",
     "EnvSettings",
     "FilesSettings",
@@ -149,7 +150,7 @@ class SmokeCheck(_Model):
     contains: str | None = None
 
 
-class _CodeSettings(_Model):
+class CodeSettings(_Model):
     """Keys an env and each production slot share (database, filestore, code, service)."""
 
     db: str | None = Field(default=None, min_length=1, max_length=63)
@@ -165,12 +166,12 @@ class _CodeSettings(_Model):
     update_timeout: float = Field(default=3600.0, gt=0)
 
     @model_validator(mode="after")
-    def _update_argv(self) -> _CodeSettings:
+    def _update_argv(self) -> CodeSettings:
         _argv(self.update_command, "update_command")
         return self
 
 
-class SlotSettings(_CodeSettings):
+class SlotSettings(CodeSettings):
     """``[env.prod.slots.blue]`` / ``[env.prod.slots.green]``."""
 
 
@@ -189,6 +190,9 @@ class NginxSwitchSettings(_Model):
     test: list[str]
     reload: list[str]
     upstreams: dict[Literal["blue", "green"], str]
+    # the nginx master's pid file: activate() then waits until the old workers have stopped
+    # taking connections, and notices a reload the master refused
+    pid_file: str | None = None
 
 
 class SymlinkSwitchSettings(_Model):
@@ -235,7 +239,7 @@ class StabilitySettings(_Model):
         return parse_duration(self.interval)
 
 
-class EnvSettings(_CodeSettings):
+class EnvSettings(CodeSettings):
     """``[env.NAME]``: one Odoo environment (database + filestore, and its code and service)."""
 
     role: Literal["production", "staging", "dev"]

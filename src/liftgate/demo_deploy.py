@@ -9,6 +9,7 @@ as it drives a real Odoo.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -33,9 +34,7 @@ def _standin() -> ModuleType:
         )
     if str(_STANDIN_ROOT) not in sys.path:
         sys.path.insert(0, str(_STANDIN_ROOT))
-    import odoo_standin
-
-    return odoo_standin
+    return importlib.import_module("odoo_standin")
 
 
 @dataclass

@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from liftgate.artifacts.repository import ArtifactRepository
-from liftgate.config import EnvSettings, SmokeCheck
+from liftgate.config import CodeSettings, EnvSettings, ServiceCommands, SmokeCheck
 from liftgate.engine.fsops import link_or_copy_tree
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
@@ -140,48 +140,67 @@ class DeployNames:
 
 @dataclass(frozen=True)
 class DeploySpec:
-    """The deploy settings of one env, resolved and checked."""
+    """The deploy settings of one env (or one slot of a production env), resolved."""
 
     env: OdooEnv
-    settings: EnvSettings
     releases: Releases
     odoo_bin: str
     odoo_conf: Path
     template: list[str]
     addons_path: list[str]
     current_entry: int  # index in addons_path of the entry that is ``current``
+    repo: str | None
+    service: ServiceCommands | None
+    url: str | None
+    health_timeout: float
+    update_timeout: float
+    smoke: tuple[SmokeCheck, ...]
+    keep_releases: int
 
     @classmethod
     def resolve(cls, project: Project, env_name: str) -> DeploySpec:
-        settings = project.config.settings.env.get(env_name)
+        envs = project.config.settings.env
+        parent = envs.get(env_name.rpartition(".")[0]) if "." in env_name else None
+        settings = envs.get(env_name)
+        if (settings is not None and settings.slots is not None) or (
+            settings is None and parent is not None and parent.slots is not None
+        ):
+            prod = env_name if settings is not None else env_name.rpartition(".")[0]
+            raise GuardrailError(
+                f"env {prod} has blue/green slots: it receives code only through "
+                f"promotion (liftgate odoo promote <staging> {prod})"
+            )
         env = resolve_env(project, env_name)  # names the known envs when unknown
         assert settings is not None
-        if settings.slots is not None:
-            raise GuardrailError(
-                f"env {env_name} has blue/green slots: it receives code only through "
-                f"promotion (liftgate odoo promote <staging> {env_name})"
-            )
+        return cls.build(project, env, settings, settings)
+
+    @classmethod
+    def build(
+        cls, project: Project, env: OdooEnv, code: CodeSettings, settings: EnvSettings
+    ) -> DeploySpec:
+        """From ``code`` (an env's or a slot's keys), falling back on the env's ``settings``."""
+
+        def pick(key: str) -> Any:
+            value = getattr(code, key)
+            return value if value is not None else getattr(settings, key)
+
         base = project.config.base_dir
-        missing = [k for k in ("releases", "odoo_conf", "odoo_bin") if not getattr(settings, k)]
+        missing = [k for k in ("releases", "odoo_conf", "odoo_bin") if not pick(k)]
         if missing:
-            raise ConfigError(f"env.{env_name} needs {', '.join(missing)} to deploy code")
-        assert settings.releases and settings.odoo_conf and settings.odoo_bin
-        releases = Releases((base / settings.releases).resolve())
-        odoo_bin = settings.odoo_bin
+            raise ConfigError(f"env.{env.name} needs {', '.join(missing)} to deploy code")
+        releases = Releases((base / pick("releases")).resolve())
+        odoo_bin = str(pick("odoo_bin"))
         if "/" in odoo_bin:
             odoo_bin = str((base / odoo_bin).resolve())
             if not Path(odoo_bin).is_file():
-                raise ConfigError(f"env.{env_name}.odoo_bin {odoo_bin} does not exist")
+                raise ConfigError(f"env.{env.name}.odoo_bin {odoo_bin} does not exist")
         elif shutil.which(odoo_bin) is None:
-            raise ConfigError(f"env.{env_name}.odoo_bin {odoo_bin!r} is not on PATH")
-        conf = (base / settings.odoo_conf).resolve()
+            raise ConfigError(f"env.{env.name}.odoo_bin {odoo_bin!r} is not on PATH")
+        conf = (base / pick("odoo_conf")).resolve()
         entries = [e.strip() for e in (env.addons_path or "").split(",") if e.strip()]
         current_entry = -1
         for index, entry in enumerate(entries):
-            if Path(entry).absolute() == releases.current_link or (
-                Path(entry).absolute().parent == releases.current_link.parent
-                and Path(entry).name == "current"
-            ):
+            if Path(entry).absolute() == releases.current_link:
                 current_entry = index
         if current_entry < 0:
             raise ConfigError(
@@ -190,13 +209,19 @@ class DeploySpec:
             )
         return cls(
             env=env,
-            settings=settings,
             releases=releases,
             odoo_bin=odoo_bin,
             odoo_conf=conf,
-            template=list(settings.update_command or DEFAULT_TEMPLATE),
+            template=list(pick("update_command") or DEFAULT_TEMPLATE),
             addons_path=entries,
             current_entry=current_entry,
+            repo=settings.repo,
+            service=pick("service"),
+            url=pick("url"),
+            health_timeout=float(code.health_timeout),
+            update_timeout=float(code.update_timeout),
+            smoke=tuple(settings.smoke),
+            keep_releases=settings.keep_releases,
         )
 
     def addons_path_for(self, release: Path) -> str:
@@ -325,7 +350,7 @@ def deploy(
     for name in install:
         if not _valid_module(name):
             raise UsageError(f"--install takes module names, not {name!r}")
-    repo_value = repo or spec.settings.repo
+    repo_value = repo or spec.repo
     if not repo_value:
         raise ConfigError(f"env.{env_name} has no repo; give one with --repo")
     source = GitSource.from_setting(repo_value, project.config.base_dir, project.state_dir / "git")
@@ -391,10 +416,11 @@ def deploy(
                 "filestore_copy": names.copy_fs,
             },
             "names": names.__dict__,
-            "service": spec.settings.service.model_dump() if spec.settings.service else None,
-            "url": spec.settings.url,
-            "smoke": [c.model_dump() for c in spec.settings.smoke],
-            "keep_releases": spec.settings.keep_releases,
+            "service": spec.service.model_dump() if spec.service else None,
+            "url": spec.url,
+            "health_timeout": spec.health_timeout,
+            "smoke": [c.model_dump() for c in spec.smoke],
+            "keep_releases": spec.keep_releases,
         }
         if not report.ok:
             raise GuardrailError(
@@ -471,7 +497,7 @@ def _execute(
 ) -> DeployResult:
     env = spec.env
     sha = str(plan["commit"])
-    service = spec.settings.service
+    service = spec.service
     health: dict[str, Any] = {"health": None, "smoke": []}
     try:
         with run.step("release") as detail:
@@ -494,9 +520,7 @@ def _execute(
             detail.update(_make_way_back(project, run, spec, names))
         with run.step("update", durable=True) as detail:
             log = run.evidence.dir / ".update.log.raw"
-            outcome = run_update(
-                list(plan["update_argv"]), log, timeout=spec.settings.update_timeout
-            )
+            outcome = run_update(list(plan["update_argv"]), log, timeout=spec.update_timeout)
             run.evidence.write_text("update.log", log.read_text("utf-8", errors="replace"))
             log.unlink()
             detail.update(outcome.as_dict())
@@ -522,16 +546,16 @@ def _execute(
                     run_command(argv, f"restarting env {env.name}'s service")
                 detail["commands"] = argvs
         with run.step("health") as detail:
-            if spec.settings.url:
-                health["health"] = wait_health(spec.settings.url, spec.settings.health_timeout)
+            if spec.url:
+                health["health"] = wait_health(spec.url, spec.health_timeout)
                 detail.update(health["health"])
                 if not health["health"]["passed"]:
                     raise VerificationError(
-                        f"{spec.settings.url}/web/health did not pass within "
-                        f"{spec.settings.health_timeout:.0f} s (last: {health['health']['last']})"
+                        f"{spec.url}/web/health did not pass within "
+                        f"{spec.health_timeout:.0f} s (last: {health['health']['last']})"
                     )
         with run.step("smoke") as detail:
-            health["smoke"] = _smoke(spec.settings.url, spec.settings.smoke)
+            health["smoke"] = _smoke(spec.url, spec.smoke)
             failed = [c for c in health["smoke"] if not c["passed"]]
             detail["failed"] = len(failed)
             if failed:
@@ -756,8 +780,7 @@ def undo_deploy(
     releases = Releases(Path(str(plan["releases"])))
     previous = plan["previous_commit"]
     done: dict[str, Any] = {"run_id": run.run_id, "reverted": [], "errors": []}
-    settings = project.config.settings.env.get(env.name)
-    service = settings.service if settings is not None else None
+    service = ServiceCommands.model_validate(plan["service"]) if plan.get("service") else None
     update_started = run.state_of("update") is not None
 
     def attempt(what: str, fn: Any) -> None:
@@ -783,8 +806,8 @@ def undo_deploy(
         argvs = [service.start] if service.start and service.stop else service.restart_argvs()
         for argv in argvs:
             attempt("service started", lambda argv=argv: run_command(argv, "starting"))
-        if settings is not None and settings.url:
-            done["health"] = wait_health(settings.url, settings.health_timeout)
+        if plan.get("url"):
+            done["health"] = wait_health(str(plan["url"]), float(plan["health_timeout"]))
     return done
 
 

@@ -99,16 +99,31 @@ def _parse(dsn: str | None, what: str) -> dict[str, str]:
 
 
 def resolve_env(project: Project, name: str) -> OdooEnv:
+    """The env ``name``, or one slot of a production env with slots (``prod.blue``)."""
     settings = project.config.settings
     env = settings.env.get(name)
+    slot = None
+    if env is None and "." in name:
+        parent_name, _, slot_name = name.rpartition(".")
+        parent = settings.env.get(parent_name)
+        if parent is not None and parent.slots is not None and slot_name in parent.slots:
+            env, slot = parent, parent.slots[slot_name]
     if env is None:
         known = ", ".join(sorted(settings.env)) or "none"
         raise ConfigError(f"there is no environment {name!r} in liftgate.toml (known: {known})")
+    if env.slots is not None and slot is None:
+        raise ConfigError(
+            f"env.{name} has blue/green slots: name one of them ({name}.blue, {name}.green)"
+        )
+    db_name = slot.db if slot is not None else env.db
+    filestore_setting = slot.filestore if slot is not None else env.filestore
+    dsn = (slot.dsn if slot is not None else None) or env.dsn
+    odoo_conf = (slot.odoo_conf if slot is not None else None) or env.odoo_conf
     base = project.config.base_dir
     params = _parse(settings.postgres.dsn, "[postgres] dsn")
     conf: dict[str, str] = {}
-    if env.odoo_conf:
-        conf = read_odoo_conf((base / env.odoo_conf).resolve())
+    if odoo_conf:
+        conf = read_odoo_conf((base / odoo_conf).resolve())
         for key, param in (
             ("db_host", "host"),
             ("db_port", "port"),
@@ -117,14 +132,14 @@ def resolve_env(project: Project, name: str) -> OdooEnv:
         ):
             if key in conf:
                 params[param] = conf[key]
-    params.update(_parse(env.dsn, f"env.{name}.dsn"))
+    params.update(_parse(dsn, f"env.{name}.dsn"))
     password = params.pop("password", None) or None
     params.pop("dbname", None)
-    db = env.db or conf.get("db_name")
+    db = db_name or conf.get("db_name")
     if not db:
         raise ConfigError(f"env.{name} needs db (or db_name in its odoo.conf)")
-    if env.filestore:
-        filestore = (base / env.filestore).resolve()
+    if filestore_setting:
+        filestore = (base / filestore_setting).resolve()
     elif "data_dir" in conf:
         filestore = (base / conf["data_dir"]).resolve() / "filestore" / db
     else:
