@@ -13,6 +13,7 @@ Hierarchy::
     ├── IntegrityError            exit 6   history, evidence or a backup does not verify
     ├── StoreError                exit 7   the ops store cannot be read or written
     └── OperationError            exit 8   a step failed (the run says what was undone)
+        └── SwitchError           exit 8   the traffic switch cannot be read, checked or driven
 
 Foreign exceptions (OSError, sqlite3.Error, psycopg.Error) are translated at the boundary
 with ``raise SomeError(...) from exc``; the CLI prints ``message`` (and ``hint``), never a
@@ -31,6 +32,7 @@ __all__ = [
     "OperationError",
     "PathError",
     "StoreError",
+    "SwitchError",
     "UsageError",
     "VerificationError",
 ]
@@ -96,3 +98,10 @@ class StoreError(LiftgateError):
 class OperationError(LiftgateError):
     exit_code = 8
     code = "operation"
+
+
+class SwitchError(OperationError):
+    """The traffic switch (HAProxy, nginx, symlink, command) cannot be read, checked or driven,
+    or its state is ambiguous (both slots or neither receive traffic)."""
+
+    code = "switch"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -256,6 +257,22 @@ def status_cmd(
 def _status_human(payload: dict[str, Any]) -> None:
     from liftgate.cli.output import escape, out
 
+    if "active_slot" in payload:
+        out.print(
+            f"[bold]{escape(payload['env'])}[/] ({escape(payload['role'])}): "
+            f"{escape(str(payload['message']))}"
+        )
+        for slot, info in payload["slots"].items():
+            mark = "*" if slot == payload["active_slot"] else " "
+            out.print(f"  {mark} {slot:<6} {escape(json.dumps(info))}")
+        promo = payload.get("last_promotion")
+        if promo:
+            out.print(
+                f"  last promotion {promo['run_id']} {promo['status']}: "
+                f"{escape(str(promo['message']))}"
+            )
+        return
+
     out.print(f"[bold]{escape(payload['env'])}[/] ({escape(payload['role'])})")
     for label, key in (("commit", "commit"), ("release", "release"), ("url", "url")):
         out.print(f"  {label:<12} {escape(str(payload.get(key) or '-'))}")
@@ -266,3 +283,92 @@ def _status_human(payload: dict[str, Any]) -> None:
     db = payload["database"]
     reach = "reachable" if db.get("reachable") else f"UNREACHABLE ({db.get('error')})"
     out.print(f"  {'database':<12} {escape(db['name'])} {escape(reach)}")
+
+
+@odoo_app.command("promote")
+def promote_cmd(
+    ctx: typer.Context,
+    staging: Annotated[str, typer.Argument(help="The staging env whose commit is promoted.")],
+    prod: Annotated[str, typer.Argument(help="The production env (with blue/green slots).")],
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            metavar="production|staging",
+            help="Green's data: production's current data (default) or staging's.",
+        ),
+    ] = "production",
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Approve now (a person): no pause before the freeze.")
+    ] = False,
+    replace_data: Annotated[
+        bool,
+        typer.Option(
+            "--yes-replace-production-data", help="With --data staging: replace production's data."
+        ),
+    ] = False,
+    close_window: Annotated[
+        bool, typer.Option("--close-window", help="End the open rollback window of the last one.")
+    ] = False,
+    copy: Annotated[
+        str,
+        typer.Option(
+            "--copy",
+            metavar="dump|template",
+            help="How blue's data is copied: dump (reads keep working) or template (faster, "
+            "a short full outage).",
+        ),
+    ] = "dump",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the preconditions, print the plan.")
+    ] = False,
+    wait: WaitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Promote staging's deployed commit to production's inactive slot and cut over."""
+
+    def body() -> None:
+        from liftgate.odoo.promote import promote
+
+        result = promote(
+            open_project(ctx),
+            staging,
+            prod,
+            data=data,
+            approve=approve,
+            dry_run=dry_run,
+            replace_production_data=replace_data,
+            close_window=close_window,
+            copy=copy,
+            wait=wait,
+        )
+        emit(result.as_dict(), as_json)
+
+    guarded("odoo promote", as_json, body)
+
+
+@odoo_app.command("rollback")
+def rollback_cmd(
+    ctx: typer.Context,
+    prod: Annotated[str, typer.Argument(help="The production env to switch back.")],
+    discard: Annotated[
+        bool,
+        typer.Option(
+            "--discard-green-writes",
+            help="Roll back even though green accepted writes (they stay in green, renamed).",
+        ),
+    ] = False,
+    wait: WaitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Switch production back to the slot it ran before the last promotion (in its window)."""
+
+    def body() -> None:
+        from liftgate.odoo.prodrollback import rollback_promotion
+
+        result = rollback_promotion(
+            open_project(ctx), prod, discard_green_writes=discard, wait=wait
+        )
+        emit(result.as_dict(), as_json)
+
+    guarded("odoo rollback", as_json, body)

@@ -1,9 +1,10 @@
 """Output for people and for machines, and the one place errors become exit codes.
 
 With ``--json`` every command prints exactly one JSON object on stdout:
-``{"status": "OK"|"FAIL"|"NOOP", "action": ..., "run_id": ..., "message": ..., ...}``.
-Exit 0 for OK and NOOP, non-zero for FAIL. Errors are one sentence, never a traceback
-(set ``LIFTGATE_DEBUG=1`` to see one for an unexpected error).
+``{"status": "OK"|"FAIL"|"NOOP"|"PAUSED", "action": ..., "run_id": ..., "message": ...}``.
+Exit 0 for OK, NOOP and PAUSED (a run waiting for ``liftgate approve``), non-zero for FAIL.
+Errors are one sentence, never a traceback (set ``LIFTGATE_DEBUG=1`` to see one for an
+unexpected error).
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ def emit(
     elif human is not None:
         human(payload)
     else:
-        colour = {"OK": "green", "NOOP": "cyan"}.get(str(status), "red")
+        colour = {"OK": "green", "NOOP": "cyan", "PAUSED": "yellow"}.get(str(status), "red")
         out.print(
             f"[{colour}]{status}[/] {escape(str(payload.get('action', '')))}: "
             f"{escape(str(payload.get('message', '')))}"
         )
-    if status not in ("OK", "NOOP"):
+    if status not in ("OK", "NOOP", "PAUSED"):
         raise typer.Exit(int(payload.get("exit_code", 1)))
     raise typer.Exit(0)
 

@@ -62,6 +62,25 @@ def register(app: typer.Typer) -> None:
 
         guarded("recover", as_json, body)
 
+    @app.command()
+    def approve(
+        ctx: typer.Context,
+        run_id: Annotated[str, typer.Argument(help="The run waiting for approval.")],
+        wait: Annotated[
+            float | None,
+            typer.Option("--wait", metavar="SECONDS", help="Wait this long for the lock."),
+        ] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Approve a paused run (a person: the OS user and time are recorded); it goes on."""
+
+        def body() -> None:
+            from liftgate.odoo.promote import approve_run
+
+            emit(approve_run(open_project(ctx), run_id, wait=wait).as_dict(), as_json)
+
+        guarded("approve", as_json, body)
+
 
 @history_app.callback(invoke_without_command=True)
 def history(

@@ -29,6 +29,9 @@ _HANDLERS: dict[str, str] = {
     "odoo.restore-rollback": "liftgate.odoo.recovery:recover_restore_rollback",
     "odoo.import": "liftgate.odoo.odooimport:recover_import",
     "odoo.deploy": "liftgate.odoo.recovery:recover_deploy",
+    "odoo.promote": "liftgate.odoo.promoterecovery:recover_promote",
+    "odoo.promote-rollback": "liftgate.odoo.promoterecovery:recover_promote_rollback",
+    "odoo.promote-close": "liftgate.odoo.promoterecovery:recover_promote_close",
 }
 
 

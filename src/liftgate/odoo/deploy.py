@@ -70,8 +70,12 @@ __all__ = [
     "DeploySpec",
     "deploy",
     "finish_deploy",
+    "plan_modules",
+    "read_db_state",
+    "record_checksums",
     "run_result",
     "undo_deploy",
+    "verify_versions",
 ]
 
 KIND = "odoo.deploy"
@@ -243,7 +247,7 @@ def _valid_module(name: str) -> bool:
     return name.isidentifier() and name.isascii()
 
 
-def _read_db_state(env: OdooEnv) -> tuple[str, dict[str, str], dict[str, str], set[str]]:
+def read_db_state(env: OdooEnv) -> tuple[str, dict[str, str], dict[str, str], set[str]]:
     """(series, installed name → latest_version, recorded checksums, every known name)."""
     with env.connect() as conn:
         rows = conn.execute("SELECT name, state, latest_version FROM ir_module_module").fetchall()
@@ -258,7 +262,7 @@ def _read_db_state(env: OdooEnv) -> tuple[str, dict[str, str], dict[str, str], s
     return series, installed, recorded, {str(r[0]) for r in rows}
 
 
-def _plan_modules(
+def plan_modules(
     scanned: Sequence[ModuleManifest],
     report: enterprise.EnterpriseReport,
     installed: dict[str, str],
@@ -361,7 +365,7 @@ def deploy(
             sha = source.resolve(commit)
             info = source.info(sha)
         previous = spec.releases.current()
-        series, installed, recorded, known = _read_db_state(env)
+        series, installed, recorded, known = read_db_state(env)
         series = project.config.settings.odoo.series or series
         with _exported(source, sha, spec.releases) as tree:
             scanned = scan_addons(tree)
@@ -372,7 +376,7 @@ def deploy(
             extra_enterprise=project.config.settings.odoo.enterprise_modules,
             known=known,
         )
-        entries, update, to_install = _plan_modules(
+        entries, update, to_install = plan_modules(
             scanned, report, installed, recorded, current, option, install
         )
         # --modules all is Odoo's own "-u all" (every installed module, core ones included)
@@ -531,9 +535,9 @@ def _execute(
                     hint=f"the whole log is in {run.evidence.dir / 'update.log'}",
                 )
         with run.step("verify") as detail:
-            detail["modules"] = _verify_versions(env, plan)
+            detail["modules"] = verify_versions(env, plan)
         with run.step("checksums") as detail:
-            recorded = _record_checksums(env, plan, current)
+            recorded = record_checksums(env, current)
             detail["recorded"] = len(recorded)
         with run.step("switch", durable=True) as detail:
             spec.releases.switch(sha)
@@ -699,7 +703,7 @@ def _copy_database(admin: psycopg.Connection[Any], db: str, copy: str) -> None:
     )
 
 
-def _verify_versions(env: OdooEnv, plan: dict[str, Any]) -> list[dict[str, Any]]:
+def verify_versions(env: OdooEnv, plan: dict[str, Any]) -> list[dict[str, Any]]:
     """Every updated or installed module is installed at its manifest's version."""
     wanted = {str(n) for n in plan["install"]}
     wanted |= {m["name"] for m in plan["modules"] if m["update"]}
@@ -725,9 +729,8 @@ def _verify_versions(env: OdooEnv, plan: dict[str, Any]) -> list[dict[str, Any]]
     return checked
 
 
-def _record_checksums(
-    env: OdooEnv, plan: dict[str, Any], current: dict[str, str]
-) -> dict[str, str]:
+def record_checksums(env: OdooEnv, current: dict[str, str]) -> dict[str, str]:
+    """Record the checksums of the modules installed now (the next deploy compares)."""
     with env.connect() as conn:
         installed = {
             str(r[0])

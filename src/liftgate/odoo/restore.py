@@ -54,7 +54,7 @@ from liftgate.odoo.pgtools import (
 )
 from liftgate.odoo.snapshot import SnapshotFacts, read_counts, read_odoo_facts, read_sequences
 
-__all__ = ["RestoreNames", "RestoreResult", "restore"]
+__all__ = ["RestoreNames", "RestoreResult", "restore", "restore_into"]
 
 
 @dataclass
@@ -480,3 +480,48 @@ def _execute(
         evidence_path=str(run.evidence.dir),
         extra={"previous_db": names.pre_db if plan["replaces_existing"] else None},
     )
+
+
+def restore_into(
+    project: Project, artifact_id: str, env: OdooEnv, db: str, filestore: Path
+) -> dict[str, Any]:
+    """Restore an artifact into the NEW database ``db`` and the new filestore folder
+    ``filestore`` (verified like a restore), without swapping anything: a promotion's
+    green slot is built this way. Neither identity nor neutralization is changed."""
+    repo = ArtifactRepository(project.config.artifacts_dir)
+    manifest = repo.load(artifact_id)
+    problems = repo.verify(manifest.artifact_id, read_data=True)
+    if problems:
+        raise IntegrityError(f"artifact {artifact_id} does not verify: {problems[0]}")
+    started = time.monotonic()
+    admin = maintenance_connection(env)
+    try:
+        tools = PgTools.for_major(server_info(admin).major)
+        if database_exists(admin, db):
+            raise OperationError(f"database {db} exists; refusing to restore over it")
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                sql.Identifier(db)
+            )
+        )
+        names = RestoreNames(
+            db=db, new_db=db, pre_db=db, filestore=str(filestore), new_fs="", pre_fs=""
+        )
+        _pg_restore(project, env, tools, repo.path(manifest.artifact_id), names)
+        with env.connect(db) as conn:
+            problems = _verify_restored(conn, manifest, repo)
+            if problems:
+                raise IntegrityError(f"the restored database does not match: {problems[0]}")
+            conn.commit()
+            conn.autocommit = True
+            conn.execute("ANALYZE")
+    finally:
+        admin.close()
+    method = _build_filestore(repo, manifest, filestore)
+    return {
+        "artifact_id": artifact_id,
+        "db": db,
+        "filestore": str(filestore),
+        "filestore_method": method,
+        "seconds": round(time.monotonic() - started, 3),
+    }

@@ -13,7 +13,7 @@ from liftgate.odoo.env import resolve_env
 from liftgate.odoo.releases import Releases
 from liftgate.store.base import RunRecord
 
-__all__ = ["env_status", "last_deploy"]
+__all__ = ["env_status", "last_deploy", "slots_status"]
 
 
 def last_deploy(project: Project, env_name: str, *, ok_only: bool = True) -> RunRecord | None:
@@ -40,7 +40,68 @@ def _run_summary(run: RunRecord | None) -> dict[str, Any] | None:
     }
 
 
+def slots_status(project: Project, env_name: str) -> dict[str, Any]:
+    """A production env with slots: the active slot (read from the switch), its commit,
+    the last promotion, blue's backup and the time left in the rollback window."""
+    import datetime as dt
+
+    from liftgate.odoo.prodslots import SLOTS, ProdSlots
+
+    slots = ProdSlots.resolve(project, env_name)
+    try:
+        active: str | None = slots.active()
+        switch_error = None
+    except LiftgateError as exc:
+        active, switch_error = None, str(exc)
+    per_slot: dict[str, Any] = {}
+    for slot in SLOTS:
+        try:
+            spec = slots.spec(project, slot)
+            per_slot[slot] = {
+                "db": spec.env.db,
+                "commit": spec.releases.current(),
+                "url": spec.url,
+            }
+        except LiftgateError as exc:
+            per_slot[slot] = {"error": str(exc)}
+    promotions = project.store.list_runs(target=env_lock(env_name), kind="odoo.promote", limit=1)
+    last = project.store.list_runs(target=env_lock(env_name), limit=1)
+    window_left = None
+    promotion = promotions[0] if promotions else None
+    if promotion is not None and promotion.result.get("outcome") == "success":
+        closed = project.store.list_runs(target=env_lock(env_name), status="ok", limit=1)
+        ends = dt.datetime.fromisoformat(
+            str(promotion.result["window_ends_at"]).replace("Z", "+00:00")
+        )
+        left = (ends - dt.datetime.now(dt.UTC)).total_seconds()
+        if closed and closed[0].run_id == promotion.run_id and left > 0:
+            window_left = round(left)
+    commit = per_slot.get(active or "", {}).get("commit")
+    return {
+        "status": "OK" if switch_error is None else "FAIL",
+        "action": "odoo status",
+        "env": env_name,
+        "role": slots.settings.role,
+        "active_slot": active,
+        "switch": slots.switch.describe(),
+        "switch_error": switch_error,
+        "commit": commit,
+        "slots": per_slot,
+        "artifact": promotion.result.get("blue_artifact") if promotion else None,
+        "last_promotion": _run_summary(promotion),
+        "last_run": _run_summary(last[0] if last else None),
+        "rollback_window_seconds_left": window_left,
+        "url": slots.settings.url,
+        "message": f"{env_name}: {active or 'unknown'} serves"
+        + (f" commit {str(commit)[:12]}" if commit else "")
+        + (f"; rollback possible for {window_left} s" if window_left else ""),
+    }
+
+
 def env_status(project: Project, env_name: str) -> dict[str, Any]:
+    settings = project.config.settings.env.get(env_name)
+    if settings is not None and settings.slots is not None:
+        return slots_status(project, env_name)
     env = resolve_env(project, env_name)
     settings = project.config.settings.env[env_name]
     releases = (
