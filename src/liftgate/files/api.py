@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 
 from liftgate.engine.paths import display
@@ -42,6 +43,7 @@ def promote(
     force: bool = False,
     dry_run: bool = False,
     wait: float | None = None,
+    unsafe: Collection[str] = (),
 ) -> FileResult:
     """Promote ``staged`` (a file or folder) onto the explicit ``target``."""
     staged_path = project.resolve(staged, what="staged")
@@ -99,6 +101,7 @@ def rollback(
     force: bool = False,
     dry_run: bool = False,
     wait: float | None = None,
+    unsafe: Collection[str] = (),
 ) -> FileResult:
     """Undo the most recent promotion of ``target`` that is still in force."""
     target_path = project.resolve(target, what="target")

@@ -23,7 +23,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,7 @@ def backup(
     wait: float | None = None,
     progress: Progress | None = None,
     lock_held: bool = False,
+    unsafe: Collection[str] = (),
 ) -> BackupResult:
     """Back up ``env_name`` into a new artifact.
 

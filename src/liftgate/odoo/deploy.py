@@ -29,7 +29,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,6 +346,7 @@ def deploy(
     install: Sequence[str] = (),
     dry_run: bool = False,
     wait: float | None = None,
+    unsafe: Collection[str] = (),
 ) -> DeployResult:
     """Deploy ``commit`` of the env's addons repository; see the module docstring."""
     spec = DeploySpec.resolve(project, env_name)

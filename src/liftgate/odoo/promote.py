@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,7 @@ def promote(
     close_window: bool = False,
     copy: str = "dump",
     wait: float | None = None,
+    unsafe: Collection[str] = (),
 ) -> PromoteResult:
     """Promote what staging runs into production's inactive slot; see the module docstring."""
     if data not in ("production", "staging"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,7 @@ def restore(
     neutralize: bool | None = None,
     force: bool = False,
     wait: float | None = None,
+    unsafe: Collection[str] = (),
 ) -> RestoreResult:
     """Restore ``artifact`` into ``env_name``; see the module docstring for the order."""
     env = resolve_env(project, env_name)
