@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.demo_deploy import deploy_tour, prepare_deploy
+from liftgate.demo_promote import promote_tour
 from liftgate.engine.evidence import verify_bundle
 from liftgate.engine.project import Project
 from liftgate.errors import IntegrityError
@@ -74,6 +75,7 @@ def odoo_tour(root: Path, say: Callable[[str], None]) -> None:
         finally:
             setup.stop()
             project.close()
+        promote_tour(root, cluster, say)
     finally:
         cluster.cleanup()
 
