@@ -256,13 +256,20 @@ def test_unstable_green_is_switched_back(penv: PromoteEnv, tmp_path: Path) -> No
 @pytest.mark.parametrize(
     "point",
     [
+        "promote.start.recorded",
+        "promote.staging_snapshot.after",
         "promote.blue_backup.after",
+        "promote.green_code.after",
+        "promote.green_aside.after",
         "promote.freeze.after",
         "promote.green_copy.after",
+        "promote.green_update.after",
         "promote.green_start.after",
+        "promote.smoke.after",
         "promote.cutover.before",
         "promote.cutover.after",
         "promote.watch.after",
+        "promote.finalize.after",
     ],
 )
 def test_killed_promotion_recovers_to_one_healthy_slot(
@@ -279,7 +286,7 @@ def test_killed_promotion_recovers_to_one_healthy_slot(
     code, out = penv.cli_json("recover")
     assert code == 0, out
     active = penv.active()
-    committed = point in ("promote.cutover.after", "promote.watch.after")
+    committed = point in ("promote.cutover.after", "promote.watch.after", "promote.finalize.after")
     assert active == ("green" if committed else "blue")
     serving = penv.dbs[active]
     assert not _frozen(penv, serving)
@@ -381,3 +388,41 @@ def test_promotion_through_nginx(tmp_path: Path, pg_cluster: PgCluster) -> None:
         assert restore["final"]["copy"]["strategy"] == "template"
     finally:
         p.stop()
+
+
+def test_promotion_with_staging_data_keeps_production_identity(penv: PromoteEnv) -> None:
+    code, out = penv.promote("--approve", "--data", "staging")
+    assert code == 2 and "--yes-replace-production-data" in out["message"], out
+    # staging's data is a neutralized copy, as a restore into staging makes it
+    from odoo_standin import run_odoo_bin
+
+    done = run_odoo_bin(penv.odoo_bin, "neutralize", "-c", str(penv.root / "staging.conf"))
+    assert done.returncode == 0, done.stderr
+    assert _param(penv.conninfo("staging"), "database.is_neutralized") == "true"
+    with psycopg.connect(penv.conninfo("staging")) as conn:
+        conn.execute(
+            "UPDATE ir_config_parameter SET value = 'staging-uuid' WHERE key = 'database.uuid'"
+        )
+        conn.execute("INSERT INTO res_partner (name, active) VALUES ('only on staging', true)")
+    uuid = _param(penv.conninfo("blue"), "database.uuid")
+    with psycopg.connect(penv.conninfo("blue")) as conn:
+        servers = conn.execute(
+            "SELECT name, smtp_host, active FROM ir_mail_server ORDER BY name"
+        ).fetchall()
+        crons = conn.execute("SELECT count(*) FROM ir_cron WHERE active").fetchone()
+    code, out = penv.promote("--approve", "--data", "staging", "--yes-replace-production-data")
+    assert code == 0, out
+    green = penv.conninfo("green")
+    assert _param(green, "database.uuid") == uuid
+    assert _param(green, "database.is_neutralized") is None
+    with psycopg.connect(green) as conn:
+        assert (
+            conn.execute(
+                "SELECT name, smtp_host, active FROM ir_mail_server ORDER BY name"
+            ).fetchall()
+            == servers
+        )
+        assert conn.execute("SELECT count(*) FROM ir_cron WHERE active").fetchone() == crons
+        assert conn.execute(
+            "SELECT count(*) FROM res_partner WHERE name = 'only on staging'"
+        ).fetchone() == (1,)
