@@ -18,8 +18,9 @@ from liftgate.engine.runs import Run, new_run_id
 from liftgate.errors import GuardrailError
 from liftgate.odoo import freeze as freezing
 from liftgate.odoo.backup import env_lock
+from liftgate.odoo.greenslot import GreenNames
 from liftgate.odoo.prodslots import ProdSlots
-from liftgate.odoo.promote import KIND, GreenNames, PromoteResult, switch_back
+from liftgate.odoo.promote import KIND, PromoteResult, switch_back
 from liftgate.store.base import RunRecord
 
 __all__ = ["close_window", "rollback_promotion"]

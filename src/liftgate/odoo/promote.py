@@ -51,32 +51,27 @@ from liftgate.errors import (
     VerificationError,
 )
 from liftgate.odoo import freeze as freezing
-from liftgate.odoo import identity, modulehash, slotcopy
+from liftgate.odoo import slotcopy
 from liftgate.odoo.backup import backup, env_lock
-from liftgate.odoo.deploy import (
-    DeploySpec,
-    plan_modules,
-    read_db_state,
-    record_checksums,
-    verify_versions,
+from liftgate.odoo.env import resolve_env
+from liftgate.odoo.greenslot import (
+    GreenNames,
+    admin_connection,
+    load_green,
+    step_detail,
+    stop_service,
+    teardown_green,
 )
-from liftgate.odoo.enterprise import check as enterprise_check
-from liftgate.odoo.env import OdooEnv, resolve_env
-from liftgate.odoo.gitsource import GitSource
-from liftgate.odoo.manifest import scan_addons
 from liftgate.odoo.pgtools import database_exists, rename_database, terminate_sessions
 from liftgate.odoo.preconditions import Preconditions, check_preconditions
 from liftgate.odoo.prodslots import ProdSlots, Slot, other
-from liftgate.odoo.restore import maintenance_connection, restore_into
-from liftgate.odoo.service import run_command, run_smoke, wait_health
-from liftgate.odoo.update import build_argv, run_update
+from liftgate.odoo.service import run_smoke
 from liftgate.odoo.watch import watch
 from liftgate.store.base import RunRecord, utcnow
 
 __all__ = [
     "KIND",
     "SUMMARY",
-    "GreenNames",
     "PromoteResult",
     "abort",
     "approve_run",
@@ -108,32 +103,6 @@ class PromoteResult:
             "message": self.message,
             **self.extra,
         }
-
-
-@dataclass(frozen=True)
-class GreenNames:
-    """Names a promotion uses in the inactive slot, derived from the run id."""
-
-    db: str
-    filestore: str
-    aside_db: str  # green's previous database, kept until the promotion succeeds
-    aside_fs: str
-    kept_db: str  # green after a rollback: kept for recovery, never dropped
-    kept_fs: str
-
-    @classmethod
-    def make(cls, green: OdooEnv, run_id: str) -> GreenNames:
-        suffix = run_id.replace("-", "")[-12:]
-        stem = green.db[: 63 - len(suffix) - 5]
-        fs = green.filestore
-        return cls(
-            db=green.db,
-            filestore=str(fs),
-            aside_db=f"{stem}_old_{suffix}",
-            aside_fs=str(fs.parent / f".{fs.name}.old-{run_id}"),
-            kept_db=f"{stem}_rbk_{suffix}",
-            kept_fs=str(fs.parent / f"{fs.name}.rolled-back-{run_id}"),
-        )
 
 
 def _window_state(project: Project, prod: str) -> dict[str, Any] | None:
@@ -415,237 +384,11 @@ def _snapshots(project: Project, run: Run, plan: dict[str, Any]) -> None:
         )
 
 
-def _admin(env: OdooEnv) -> psycopg.Connection[Any]:
-    return maintenance_connection(env)
-
-
-def _green_aside(project: Project, run: Run, green: OdooEnv, names: GreenNames) -> None:
-    """Green's previous database and filestore are renamed aside (kept until success)."""
-    with run.step("green_aside") as detail:
-        admin = _admin(green)
-        try:
-            if database_exists(admin, names.db) and not database_exists(admin, names.aside_db):
-                terminate_sessions(admin, names.db)
-                rename_database(admin, names.db, names.aside_db)
-                detail["db"] = names.aside_db
-        finally:
-            admin.close()
-        fs = Path(names.filestore)
-        if fs.exists() and not Path(names.aside_fs).exists():
-            fs.rename(names.aside_fs)
-            detail["filestore"] = names.aside_fs
-
-
-def _green_code(
-    project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any], green: Slot
-) -> DeploySpec:
-    spec = slots.spec(project, green)
-    with run.step("green_code") as detail:
-        repo_value = slots.settings.repo or _staging_repo(project, str(plan["staging"]))
-        source = GitSource.from_setting(
-            repo_value, project.config.base_dir, project.state_dir / "git"
-        )
-        sha = str(plan["commit"])
-        with project.store.lock(f"git-mirror:{source.mirror.name}", wait=600):
-            if not spec.releases.complete(sha):
-                source.fetch()
-                source.resolve(sha)
-        detail["made"] = spec.releases.ensure(
-            sha,
-            lambda folder: source.export(sha, folder),
-            {"repo": source.url, "run_id": run.run_id},
-        )
-    return spec
-
-
-def _staging_repo(project: Project, staging: str) -> str:
-    repo = project.config.settings.env[staging].repo
-    if not repo:
-        raise UsageError(f"neither the production env nor {staging} names a repo")
-    return repo
-
-
-def _stop(spec: DeploySpec, what: str) -> None:
-    if spec.service is not None and spec.service.stop:
-        run_command(spec.service.stop, what)
-
-
-def _start(spec: DeploySpec, what: str) -> None:
-    if spec.service is None:
-        return
-    if spec.service.start:
-        run_command(spec.service.start, what)
-    else:
-        for argv in spec.service.restart_argvs():
-            run_command(argv, what)
-
-
-def _load_green(
-    project: Project,
-    run: Run,
-    slots: ProdSlots,
-    plan: dict[str, Any],
-    *,
-    freeze_blue: bool,
-    step: str,
-) -> dict[str, Any]:
-    """Green's data (copy of blue, or staging's artifact) and code, updated, started
-    read-only, healthy. Returns what green_restore.json records."""
-    blue_slot: Slot = plan["blue"]
-    green_slot: Slot = plan["green"]
-    green = slots.env(project, green_slot)
-    blue = slots.env(project, blue_slot)
-    names = GreenNames(**plan["green_names"])
-    spec = _green_code(project, run, slots, plan, green_slot)
-    _stop(spec, "stopping green's service")
-    _green_aside(project, run, green, names)
-    report: dict[str, Any] = {"slot": green_slot, "db": names.db, "data": plan["data"]}
-    admin = _admin(blue)
-    try:
-        if freeze_blue:
-            with run.step("freeze", durable=True) as detail:
-                info = freezing.freeze(admin, blue.db)
-                detail.update(info.as_dict())
-                detail["at"] = time.time()
-        with run.step(f"{step}_copy", durable=True) as detail:
-            started = time.monotonic()
-            if plan["data"] == "production":
-                if plan["copy"] == "template":
-                    copied = slotcopy.copy_template(admin, blue.db, names.db)
-                else:
-                    copied = slotcopy.copy_dump(blue, blue.db, names.db, redactor=project.redactor)
-                report["copy"] = copied.as_dict()
-                report["filestore"] = slotcopy.copy_filestore(blue.filestore, Path(names.filestore))
-            else:
-                report["restore"] = _restore_staging(project, plan, green, blue, names)
-            report["data_seconds"] = round(time.monotonic() - started, 3)
-            detail.update(seconds=report["data_seconds"])
-    finally:
-        admin.close()
-    with run.step(f"{step}_update", durable=True) as detail:
-        report["update"] = _update_green(project, run, spec, green, plan)
-        detail.update(seconds=report["update"]["seconds"], modules=report["update"]["update"])
-    with run.step(f"{step}_start", durable=True) as detail:
-        gadmin = _admin(green)
-        try:
-            freezing.freeze(gadmin, names.db)  # no cron, no mail before it serves production
-        finally:
-            gadmin.close()
-        spec.releases.switch(str(plan["commit"]))
-        _start(spec, "starting green's service")
-        if spec.url is None:
-            raise UsageError(f"env.{slots.name}.slots.{green_slot} needs url (its direct URL)")
-        health = wait_health(spec.url, spec.health_timeout)
-        report["health"] = health
-        detail.update(passed=health["passed"])
-        if not health["passed"]:
-            raise VerificationError(
-                f"green's {spec.url}/web/health did not pass (last: {health['last']})"
-            )
-    return report
-
-
-def _restore_staging(
-    project: Project, plan: dict[str, Any], green: OdooEnv, blue: OdooEnv, names: GreenNames
-) -> dict[str, Any]:
-    """--data staging: staging's artifact into green, then production's identity and
-    outgoing side (mail servers, crons) from blue; refused when they cannot be matched."""
-    with blue.connect() as conn:
-        ident = identity.read_identity(conn)
-        outgoing = identity.read_outgoing(conn)
-    artifact = str(_detail(project, plan, "staging_snapshot")["artifact_id"])
-    restored = restore_into(project, artifact, green, names.db, Path(names.filestore))
-    with green.connect(names.db) as conn:
-        identity.apply_identity(conn, ident)
-        changed = identity.restore_outgoing(conn, outgoing)
-        unmatched = changed.get("unmatched") or []
-        if unmatched:
-            conn.rollback()
-            raise GuardrailError(
-                "staging's data is neutralized and production's mail servers or crons cannot "
-                f"be restored on it ({', '.join(map(str, unmatched[:5]))}); refusing to promote "
-                "a neutralized database"
-            )
-        conn.commit()
-    return {
-        "artifact_id": artifact,
-        "restore": restored,
-        "identity": sorted(ident),
-        "outgoing": changed,
-    }
-
-
-def _detail(project: Project, plan: dict[str, Any], step: str) -> dict[str, Any]:
-    for entry in reversed(project.store.steps(str(plan["run_id"]))):
-        if entry.name == step and entry.state == "done":
-            return entry.detail
-    raise OperationError(f"step {step} of run {plan['run_id']} has no record")
-
-
-def _update_green(
-    project: Project, run: Run, spec: DeploySpec, green: OdooEnv, plan: dict[str, Any]
-) -> dict[str, Any]:
-    """Update green's changed modules (and install what staging has installed) with
-    Odoo's CLI on the new release; versions verified; checksums recorded."""
-    sha = str(plan["commit"])
-    release = spec.releases.path(sha)
-    green_db = GreenNames(**plan["green_names"]).db
-    series, installed, recorded, known = read_db_state(green)
-    staging = resolve_env(project, str(plan["staging"]))
-    _, staging_installed, _, _ = read_db_state(staging)
-    scanned = scan_addons(release)
-    current = modulehash.checksums(scanned)
-    report = enterprise_check(
-        scanned,
-        series,
-        extra_enterprise=project.config.settings.odoo.enterprise_modules,
-        known=known,
-    )
-    install = sorted(
-        m.name for m in scanned if m.name in staging_installed and m.name not in installed
-    )
-    entries, update, to_install = plan_modules(
-        scanned, report, installed, recorded, current, "auto", install
-    )
-    argv = build_argv(
-        spec.template,
-        {
-            "odoo_bin": spec.odoo_bin,
-            "odoo_conf": str(spec.odoo_conf),
-            "addons_path": spec.addons_path_for(release),
-            "db": green_db,
-            "update": update,
-            "install": to_install,
-        },
-    )
-    log = run.evidence.dir / ".green-update.log"
-    outcome = run_update(argv, log, timeout=spec.update_timeout)
-    tail = log.read_text("utf-8", errors="replace").splitlines()[-_LOG_TAIL:]
-    log.unlink()
-    result: dict[str, Any] = {
-        **outcome.as_dict(),
-        "update": update,
-        "install": to_install,
-        "log_tail": tail,
-    }
-    if not outcome.ok:
-        errors = [ln for ln in tail if " ERROR " in ln or " CRITICAL " in ln]
-        raise OperationError(
-            f"green's module update failed: {(errors or tail or ['no output'])[0][:300]}"
-        )
-    if update or to_install:
-        result["verified"] = verify_versions(
-            green, {"install": to_install, "modules": entries, "series": series}
-        )
-    result["checksums_recorded"] = len(record_checksums(green, current))
-    return result
-
-
 def _rehearse(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any]) -> None:
     """Before asking a person: green built on an unfrozen copy and smoke-tested."""
     if run.state_of("rehearsal_smoke") == "done":
         return
-    report = _load_green(project, run, slots, plan, freeze_blue=False, step="rehearsal")
+    report = load_green(project, run, slots, plan, freeze_blue=False, step="rehearsal")
     with run.step("rehearsal_smoke") as detail:
         spec = slots.spec(project, plan["green"])
         checks = run_smoke(str(spec.url), slots.settings.smoke) if slots.settings.smoke else []
@@ -659,12 +402,12 @@ def _rehearse(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any]
                 f"{failed[0].get('error')}"
             )
     with run.step("rehearsal_teardown"):
-        _teardown_green(project, slots, plan, restore_aside=False)
+        teardown_green(project, slots, plan, restore_aside=False)
 
 
 def _prepare_green(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any]) -> None:
     freeze_blue = plan["data"] == "production"
-    report = _load_green(project, run, slots, plan, freeze_blue=freeze_blue, step="green")
+    report = load_green(project, run, slots, plan, freeze_blue=freeze_blue, step="green")
     previous: dict[str, Any] = {}
     if run.evidence.has("green_restore.json"):
         import json
@@ -700,7 +443,7 @@ def _cutover(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any])
     green = slots.env(project, plan["green"])
     blue = slots.env(project, plan["blue"])
     with run.step("cutover", durable=True) as detail:
-        gadmin = _admin(green)
+        gadmin = admin_connection(green)
         try:
             freezing.unfreeze(gadmin, names.db)
             with green.connect(names.db) as conn:
@@ -708,7 +451,7 @@ def _cutover(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any])
         finally:
             gadmin.close()
         cut = slots.switch.activate(plan["green"])
-        badmin = _admin(blue)
+        badmin = admin_connection(blue)
         try:
             if not freezing.is_frozen(badmin, blue.db):
                 freezing.freeze(badmin, blue.db)
@@ -777,7 +520,7 @@ def succeed(
     names = GreenNames(**plan["green_names"])
     green = resolve_env(project, f"{plan['prod']}.{plan['green']}")
     with run.step("finalize"):
-        admin = _admin(green)
+        admin = admin_connection(green)
         try:
             if database_exists(admin, names.aside_db):
                 slotcopy.drop_database(admin, names.aside_db)
@@ -792,8 +535,8 @@ def succeed(
         "active": plan["green"],
         "previous": plan["blue"],
         "commit": plan["commit"],
-        "blue_artifact": _detail(project, plan, "blue_backup").get("artifact_id"),
-        "staging_artifact": _detail(project, plan, "staging_snapshot").get("artifact_id"),
+        "blue_artifact": step_detail(project, plan, "blue_backup").get("artifact_id"),
+        "staging_artifact": step_detail(project, plan, "staging_snapshot").get("artifact_id"),
         "cutover_at": cutover["at"],
         "green_counters": cutover["green_counters"],
         "write_freeze_seconds": cutover["freeze_seconds"],
@@ -852,38 +595,6 @@ def _summary(run: Run, plan: dict[str, Any], verdict: str, message: str) -> str:
 # -- ways back ---------------------------------------------------------------------------
 
 
-def _teardown_green(
-    project: Project, slots: ProdSlots, plan: dict[str, Any], *, restore_aside: bool
-) -> list[str]:
-    """Stop green's service and remove what this run put in the green slot."""
-    done: list[str] = []
-    names = GreenNames(**plan["green_names"])
-    green_slot: Slot = plan["green"]
-    green = slots.env(project, green_slot)
-    try:
-        spec = slots.spec(project, green_slot)
-        _stop(spec, "stopping green's service")
-        done.append("green service stopped")
-    except LiftgateError as exc:
-        done.append(f"green service: {exc}")
-        spec = None
-    admin = _admin(green)
-    try:
-        if database_exists(admin, names.db):
-            slotcopy.drop_database(admin, names.db)
-            done.append(f"green database {names.db} dropped")
-        if restore_aside and database_exists(admin, names.aside_db):
-            rename_database(admin, names.aside_db, names.db)
-            done.append(f"green's previous database {names.db} put back")
-    finally:
-        admin.close()
-    shutil.rmtree(names.filestore, ignore_errors=True)
-    if restore_aside and Path(names.aside_fs).exists():
-        Path(names.aside_fs).rename(names.filestore)
-        done.append("green's previous filestore put back")
-    return done
-
-
 def abort(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any]) -> dict[str, Any]:
     """Before the cutover: blue serving and unfrozen, green torn down. Never raises."""
     undo: dict[str, Any] = {"kind": "abort", "done": [], "errors": []}
@@ -895,7 +606,7 @@ def abort(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any]) ->
     except LiftgateError as exc:
         undo["errors"].append(f"switch: {exc}")
     try:
-        admin = _admin(blue)
+        admin = admin_connection(blue)
         try:
             if run.state_of("freeze") is not None and freezing.is_frozen(admin, blue.db):
                 freezing.unfreeze(admin, blue.db)
@@ -905,7 +616,7 @@ def abort(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any]) ->
     except LiftgateError as exc:
         undo["errors"].append(f"freeze: {exc}")
     try:
-        undo["done"] += _teardown_green(project, slots, plan, restore_aside=True)
+        undo["done"] += teardown_green(project, slots, plan, restore_aside=True)
     except (LiftgateError, OSError, psycopg.Error) as exc:
         undo["errors"].append(f"green: {exc}")
     return undo
@@ -927,7 +638,7 @@ def switch_back(
     names = GreenNames(**plan["green_names"])
     undo: dict[str, Any] = {"kind": "switch_back", "reason": reason, "done": [], "errors": []}
     with run.step("switch_back", durable=True) as detail:
-        badmin = _admin(blue)
+        badmin = admin_connection(blue)
         try:
             freezing.unfreeze(badmin, blue.db)
         finally:
@@ -935,7 +646,7 @@ def switch_back(
         cut = slots.switch.activate(plan["blue"])
         undo["switch_ms"] = cut.elapsed_ms
         undo["seconds_to_blue"] = round(time.monotonic() - started, 3)
-        gadmin = _admin(green)
+        gadmin = admin_connection(green)
         try:
             freezing.freeze(gadmin, names.db)
             with green.connect(names.db) as conn:
@@ -947,8 +658,8 @@ def switch_back(
         detail.update(undo)
     try:
         spec = slots.spec(project, plan["green"])
-        _stop(spec, "stopping green's service")
-        gadmin = _admin(green)
+        stop_service(spec, "stopping green's service")
+        gadmin = admin_connection(green)
         try:
             terminate_sessions(gadmin, names.db)
             rename_database(gadmin, names.db, names.kept_db)

@@ -13,10 +13,10 @@ from liftgate.engine.recovery import Outcome
 from liftgate.engine.runs import Run
 from liftgate.errors import LiftgateError
 from liftgate.odoo import freeze as freezing
+from liftgate.odoo.greenslot import GreenNames
 from liftgate.odoo.prodslots import ProdSlots
 from liftgate.odoo.promote import (
     SUMMARY,
-    GreenNames,
     abort,
     finish_failed,
     succeed,
