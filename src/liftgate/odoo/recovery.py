@@ -123,7 +123,8 @@ def recover_restore_rollback(project: Project, record: RunRecord) -> Outcome:
 
 def recover_deploy(project: Project, record: RunRecord) -> Outcome:
     """Past the ``commit`` step: finish (drop the copies, prune). Before it: put back."""
-    from liftgate.odoo.deploy import DeployNames, finish_deploy, run_result, undo_deploy
+    from liftgate.odoo.deploy import run_result
+    from liftgate.odoo.deployundo import DeployNames, finish_deploy, undo_deploy
     from liftgate.odoo.releases import Releases
 
     plan = record.plan
