@@ -148,13 +148,27 @@ def first_error(stderr: str) -> str:
 
 
 def terminate_sessions(conn: psycopg.Connection[Any], dbname: str) -> int:
-    """End every other session connected to ``dbname``; returns how many were ended."""
-    rows = conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid()",
-        (dbname,),
-    ).fetchall()
-    return sum(1 for r in rows if r[0])
+    """End every other session connected to ``dbname`` that this role may end; returns how
+    many were ended. Sessions it may not end (a superuser's, the server's own autovacuum
+    workers: CREATE/DROP/ALTER DATABASE stop those themselves) are left alone; the
+    caller's next statement reports them if they are in its way."""
+    pids = [
+        int(r[0])
+        for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+            "AND backend_type IS DISTINCT FROM 'autovacuum worker'",
+            (dbname,),
+        ).fetchall()
+    ]
+    ended = 0
+    for pid in pids:
+        try:
+            with conn.transaction():  # a savepoint: a refusal leaves the caller intact
+                row = conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
+        except psycopg.errors.InsufficientPrivilege:
+            continue
+        ended += 1 if row and row[0] else 0
+    return ended
 
 
 def database_exists(conn: psycopg.Connection[Any], dbname: str) -> bool:
