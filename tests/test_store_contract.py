@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,7 +28,7 @@ import pytest
 
 from liftgate.errors import LockedError, StoreError
 from liftgate.sandbox.cluster import PgCluster
-from liftgate.store.base import OpsStore, RunRecord, StepRecord
+from liftgate.store.base import ApprovalRecord, OpsStore, RunRecord, StepRecord
 from liftgate.store.postgres import PostgresStore
 from liftgate.store.sqlite import SqliteStore
 
@@ -460,8 +461,205 @@ def test_postgres_schema_lives_in_ops(pg_dsn: str) -> None:
             ).fetchall()
     finally:
         store.close()
-    assert rows == [("history_heads",), ("runs",), ("steps",)]
-    assert types == [("detail",), ("plan",), ("result",)]
+    assert rows == [("approvals",), ("history_heads",), ("runs",), ("steps",)]
+    assert types == [("args",), ("detail",), ("plan",), ("result",)]
+
+
+# approvals --------------------------------------------------------------------------------
+T_LATER = "2024-05-02T10:00:00.000000Z"  # expires_at of the approvals below
+T_AFTER = "2024-05-03T00:00:00.000000Z"  # past it
+
+
+def make_approval(approval_id: str, **changes: Any) -> ApprovalRecord:
+    approval = ApprovalRecord(
+        approval_id=approval_id,
+        tool="stage_promote_safe",
+        args={"target": "docs/a.md", "staged": "staged/a.md", "force": False, "nested": [1, {}]},
+        args_sha256="ab" * 32,
+        env=None,
+        production=False,
+        host="build-1",
+        summary="promote staged/a.md onto docs/a.md",
+        status="pending",
+        created_at=T0,
+        expires_at=T_LATER,
+    )
+    return dataclasses.replace(approval, **changes)
+
+
+def test_create_and_get_approval_round_trips_every_field(store: OpsStore) -> None:
+    full = make_approval(
+        "apr-1",
+        env="prod",
+        production=True,
+        status="used",
+        approved_by="alice",
+        approved_at="2024-05-01T10:00:01.000000Z",
+        used_at="2024-05-01T10:00:02.000000Z",
+        run_id="20240501-100002-abcdef",
+        args={"é": "✓", "b": [1, 2.5, None, True]},
+    )
+    store.create_approval(full)
+    store.create_approval(make_approval("apr-2"))
+    assert store.get_approval("apr-1") == full
+    assert store.get_approval("apr-2") == make_approval("apr-2")
+    assert store.get_approval("apr-missing") is None
+
+
+def test_duplicate_approval_id_raises_store_error(store: OpsStore) -> None:
+    store.create_approval(make_approval("apr-dup", summary="first"))
+    with pytest.raises(StoreError, match=r"^approval apr-dup already exists in the ops store$"):
+        store.create_approval(make_approval("apr-dup", summary="second"))
+    got = store.get_approval("apr-dup")
+    assert got is not None and got.summary == "first"
+
+
+def test_approve_moves_only_a_pending_unexpired_approval(store: OpsStore) -> None:
+    store.create_approval(make_approval("apr-a"))
+    store.create_approval(make_approval("apr-late"))
+    assert store.approve("apr-a", user="alice", at="2024-05-01T11:00:00.000000Z")
+    got = store.get_approval("apr-a")
+    assert got is not None
+    assert (got.status, got.approved_by, got.approved_at) == (
+        "approved",
+        "alice",
+        "2024-05-01T11:00:00.000000Z",
+    )
+    # a second approval changes nothing: the first approver stays recorded
+    assert not store.approve("apr-a", user="mallory", at="2024-05-01T12:00:00.000000Z")
+    assert store.get_approval("apr-a") == got
+    assert not store.approve("apr-late", user="alice", at=T_AFTER)  # expired meanwhile
+    late = store.get_approval("apr-late")
+    assert late is not None and late.status == "pending" and late.approved_by is None
+    assert not store.approve("apr-missing", user="alice", at=T0)
+
+
+def test_consume_needs_approved_same_call_unexpired_and_is_single_use(store: OpsStore) -> None:
+    digest = "ab" * 32
+    store.create_approval(make_approval("apr-c"))
+    at = "2024-05-01T11:00:00.000000Z"
+    # still pending: not usable
+    assert not store.consume_approval(
+        "apr-c", tool="stage_promote_safe", args_sha256=digest, run_id="r", at=at
+    )
+    assert store.approve("apr-c", user="alice", at=at)
+    # another tool or other arguments: refused, and the approval stays usable
+    assert not store.consume_approval(
+        "apr-c", tool="backup_odoo_environment", args_sha256=digest, run_id="r", at=at
+    )
+    assert not store.consume_approval(
+        "apr-c", tool="stage_promote_safe", args_sha256="cd" * 32, run_id="r", at=at
+    )
+    assert not store.consume_approval(
+        "apr-c", tool="stage_promote_safe", args_sha256=digest, run_id="r", at=T_AFTER
+    )
+    assert store.consume_approval(
+        "apr-c", tool="stage_promote_safe", args_sha256=digest, run_id="r-1", at=at
+    )
+    got = store.get_approval("apr-c")
+    assert got is not None
+    assert (got.status, got.run_id, got.used_at, got.approved_by) == ("used", "r-1", at, "alice")
+    assert not store.consume_approval(
+        "apr-c", tool="stage_promote_safe", args_sha256=digest, run_id="r-2", at=at
+    )
+    again = store.get_approval("apr-c")
+    assert again is not None and again.run_id == "r-1"
+
+
+def test_consume_from_concurrent_callers_lets_exactly_one_through(spec: StoreSpec) -> None:
+    first = spec.open()
+    first.create_approval(make_approval("apr-race"))
+    assert first.approve("apr-race", user="alice", at="2024-05-01T11:00:00.000000Z")
+    callers = 8
+    barrier = threading.Barrier(callers)
+    errors: list[BaseException] = []
+    won: list[str] = []
+
+    def consume(n: int) -> None:
+        try:
+            own = spec.open(track=False)
+            try:
+                barrier.wait()
+                if own.consume_approval(
+                    "apr-race",
+                    tool="stage_promote_safe",
+                    args_sha256="ab" * 32,
+                    run_id=f"r-{n}",
+                    at="2024-05-01T11:00:01.000000Z",
+                ):
+                    won.append(f"r-{n}")
+            finally:
+                own.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=consume, args=(n,)) for n in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert len(won) == 1
+    got = first.get_approval("apr-race")
+    assert got is not None and got.status == "used" and got.run_id == won[0]
+
+
+def test_expire_approvals_marks_only_pending_and_approved_past_their_time(
+    store: OpsStore,
+) -> None:
+    store.create_approval(make_approval("apr-p"))
+    store.create_approval(make_approval("apr-ap"))
+    store.create_approval(make_approval("apr-u", status="used", run_id="r"))
+    store.create_approval(make_approval("apr-future", expires_at="2024-06-01T00:00:00.000000Z"))
+    assert store.approve("apr-ap", user="alice", at=T0)
+    assert store.expire_approvals(T0) == 0
+    assert store.expire_approvals(T_AFTER) == 2
+    statuses = {a.approval_id: a.status for a in store.list_approvals()}
+    assert statuses == {
+        "apr-p": "expired",
+        "apr-ap": "expired",
+        "apr-u": "used",
+        "apr-future": "pending",
+    }
+    assert store.expire_approvals(T_AFTER) == 0
+    ap = store.get_approval("apr-ap")
+    assert ap is not None and ap.approved_by == "alice"  # who approved it stays recorded
+
+
+def test_list_approvals_newest_first_with_status_and_limit(store: OpsStore) -> None:
+    store.create_approval(make_approval("apr-1", created_at="2024-05-01T10:00:01.000000Z"))
+    store.create_approval(make_approval("apr-2", created_at="2024-05-01T10:00:02.000000Z"))
+    store.create_approval(make_approval("apr-3", created_at="2024-05-01T10:00:02.000000Z"))
+    store.create_approval(
+        make_approval("apr-4", created_at="2024-05-01T10:00:03.000000Z", status="used")
+    )
+
+    def ids(found: list[ApprovalRecord]) -> list[str]:
+        return [a.approval_id for a in found]
+
+    assert ids(store.list_approvals()) == ["apr-4", "apr-3", "apr-2", "apr-1"]
+    assert ids(store.list_approvals(status="pending")) == ["apr-3", "apr-2", "apr-1"]
+    assert ids(store.list_approvals(status="pending", limit=2)) == ["apr-3", "apr-2"]
+    assert store.list_approvals(status="expired") == []
+    assert store.list_approvals()[0] == make_approval(
+        "apr-4", created_at="2024-05-01T10:00:03.000000Z", status="used"
+    )
+
+
+def test_store_created_before_approvals_gets_the_table(spec: StoreSpec) -> None:
+    """An ops store made by an older liftgate (no approvals table) gains it when opened."""
+    old = spec.open()
+    old.create_run(make_run("kept"))
+    if spec.kind == "sqlite":
+        with sqlite3.connect(spec.params["path"]) as conn:
+            conn.execute("DROP TABLE approvals")
+    else:
+        with psycopg.connect(spec.params["dsn"], autocommit=True) as conn:
+            conn.execute("DROP TABLE ops.approvals")
+    new = spec.open()
+    new.create_approval(make_approval("apr-new"))
+    assert new.get_approval("apr-new") == make_approval("apr-new")
+    assert new.get_run("kept") == make_run("kept")
 
 
 # both stores ------------------------------------------------------------------------------
@@ -474,6 +672,16 @@ def _scenario(store: OpsStore) -> dict[str, Any]:
     store.finish_run("x1", status="ok", message="promoted", result={"b": [], "a": "é"})
     store.set_run_status("x2", "failed", "copy failed")
     store.set_history_head("web", "sha256:abc", 7)
+    store.create_approval(make_approval("apr-x1", args={"zeta": [2, {"b": 1, "a": 0}], "a": "é"}))
+    store.create_approval(make_approval("apr-x2", env="prod", production=True))
+    store.approve("apr-x1", user="alice", at="2024-05-01T11:00:00.000000Z")
+    store.consume_approval(
+        "apr-x1",
+        tool="stage_promote_safe",
+        args_sha256="ab" * 32,
+        run_id="x1",
+        at="2024-05-01T11:00:01.000000Z",
+    )
 
     def mask(record: Any) -> str:
         data = dataclasses.asdict(record)
@@ -488,6 +696,7 @@ def _scenario(store: OpsStore) -> dict[str, Any]:
         "get": mask(store.get_run("x1")),
         "steps": [mask(s) for s in store.steps("x1")],
         "head": mask(store.history_head("web")),
+        "approvals": [mask(a) for a in store.list_approvals()],
     }
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "OdooSettings",
     "ServiceCommands",
     "Settings",
+    "SkillsSettings",
     "SlotSettings",
     "SmokeCheck",
     "StabilitySettings",
@@ -288,6 +289,13 @@ class RedactionSettings(_Model):
     patterns: list[str] = Field(default_factory=list)
 
 
+class SkillsSettings(_Model):
+    """``[skills]``: ``registry`` is the project's override of the shipped skill registry
+    (a YAML file, relative to liftgate.toml's folder; see ``liftgate.skills.registry``)."""
+
+    registry: str | None = None
+
+
 class Settings(_Model):
     """The parsed file, before paths are resolved."""
 
@@ -299,6 +307,7 @@ class Settings(_Model):
     env: dict[str, EnvSettings] = Field(default_factory=dict)
     odoo: OdooSettings = Field(default_factory=OdooSettings)
     artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
+    skills: SkillsSettings = Field(default_factory=SkillsSettings)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from liftgate import __version__
-from liftgate.cli import artifacts, demo, files, odoo, state
+from liftgate.cli import artifacts, demo, files, mcp, odoo, skills, state
 
 __all__ = ["app", "main"]
 
@@ -46,6 +46,8 @@ state.register(app)
 demo.register(app)
 odoo.register(app)
 artifacts.register(app)
+mcp.register(app)
+skills.register(app)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import typer
 from liftgate.cli.context import open_project
 from liftgate.cli.output import emit, escape, guarded, out
 from liftgate.files.result import FileResult
+from liftgate.requests import FilePromoteRequest, FileRollbackRequest, build
 
 __all__ = ["register"]
 
@@ -20,6 +21,15 @@ ForceOpt = Annotated[
 WaitOpt = Annotated[
     float | None,
     typer.Option("--wait", metavar="SECONDS", help="Wait this long for the target's lock."),
+]
+UnsafeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--unsafe-guardrail",
+        metavar="NAME",
+        help="Accept guardrail NAME weakened by the project's override registry, for this "
+        "call (a person's decision, recorded in the evidence); repeatable.",
+    ),
 ]
 
 
@@ -58,25 +68,24 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
         dry_run: DryRunOpt = False,
         wait: WaitOpt = None,
+        unsafe: UnsafeOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Promote a staged file or folder into its live place, with a backup."""
 
         def body() -> None:
-            from liftgate.files.api import promote as promote_files
-
-            project = open_project(ctx)
-            result = promote_files(
-                project,
-                staged,
-                target,
+            request = build(
+                FilePromoteRequest,
+                staged=staged,
+                target=target,
                 no_backup=no_backup,
                 expect_prefix=expect_prefix,
                 force=force,
                 dry_run=dry_run,
                 wait=wait,
+                unsafe_guardrails=unsafe or [],
             )
-            _emit(result, as_json)
+            _emit(request.run(open_project(ctx)), as_json)
 
         guarded("promote", as_json, body)
 
@@ -87,14 +96,20 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
         dry_run: DryRunOpt = False,
         wait: WaitOpt = None,
+        unsafe: UnsafeOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Undo the most recent promotion of a target (repeat to go further back)."""
 
         def body() -> None:
-            from liftgate.files.api import rollback as rollback_files
-
-            project = open_project(ctx)
-            _emit(rollback_files(project, target, force=force, dry_run=dry_run, wait=wait), as_json)
+            request = build(
+                FileRollbackRequest,
+                target=target,
+                force=force,
+                dry_run=dry_run,
+                wait=wait,
+                unsafe_guardrails=unsafe or [],
+            )
+            _emit(request.run(open_project(ctx)), as_json)
 
         guarded("rollback", as_json, body)

@@ -13,6 +13,13 @@ import typer
 from liftgate.cli.context import open_project
 from liftgate.cli.output import emit, guarded
 from liftgate.errors import UsageError
+from liftgate.requests import (
+    BackupRequest,
+    DeployRequest,
+    PromoteRequest,
+    RestoreRequest,
+    build,
+)
 
 __all__ = ["odoo_app", "register"]
 
@@ -24,6 +31,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (fo
 WaitOpt = Annotated[
     float | None,
     typer.Option("--wait", metavar="SECONDS", help="Wait this long for the env's lock."),
+]
+UnsafeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--unsafe-guardrail",
+        metavar="NAME",
+        help="Accept guardrail NAME weakened by the project's override registry, for this "
+        "call (a person's decision, recorded in the evidence); repeatable.",
+    ),
 ]
 
 
@@ -58,16 +74,18 @@ def backup_cmd(
         bool, typer.Option("--strict", help="Fail if a referenced attachment file is missing.")
     ] = False,
     wait: WaitOpt = None,
+    unsafe: UnsafeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Back up an env's database and filestore together into a verified artifact."""
 
     def body() -> None:
-        from liftgate.odoo.backup import backup
-
+        request = build(
+            BackupRequest, env=env, strict=strict, wait=wait, unsafe_guardrails=unsafe or []
+        )
         project = open_project(ctx)
         with _progress(not as_json) as progress:
-            result = backup(project, env, strict=strict, wait=wait, progress=progress)
+            result = request.run(project, progress=progress)
         emit(result.as_dict(), as_json)
 
     guarded("odoo backup", as_json, body)
@@ -95,6 +113,7 @@ def restore_cmd(
         typer.Option("--rollback", metavar="ENV", help="Put ENV's pre-restore state back."),
     ] = None,
     wait: WaitOpt = None,
+    unsafe: UnsafeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore an artifact into an env: new database, verified, then swapped in."""
@@ -104,15 +123,23 @@ def restore_cmd(
         if rollback is not None:
             if artifact is not None or env is not None:
                 raise UsageError("--rollback ENV takes no artifact and no --env")
+            if unsafe:
+                raise UsageError("--rollback ENV takes no --unsafe-guardrail")
             from liftgate.odoo.rollback import rollback_restore
 
             emit(rollback_restore(project, rollback, wait=wait).as_dict(), as_json)
         if artifact is None or env is None:
             raise UsageError("name the artifact and the environment: restore ARTIFACT --env ENV")
-        from liftgate.odoo.restore import restore
-
-        result = restore(project, artifact, env, neutralize=neutralize, force=force, wait=wait)
-        emit(result.as_dict(), as_json)
+        request = build(
+            RestoreRequest,
+            artifact=artifact,
+            env=env,
+            neutralize=neutralize,
+            force=force,
+            wait=wait,
+            unsafe_guardrails=unsafe or [],
+        )
+        emit(request.run(project).as_dict(), as_json)
 
     guarded("odoo restore", as_json, body)
 
@@ -197,25 +224,25 @@ def deploy_cmd(
         bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
     ] = False,
     wait: WaitOpt = None,
+    unsafe: UnsafeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy a commit of the addons repository: update changed modules, with a way back."""
 
     def body() -> None:
-        from liftgate.odoo.deploy import deploy
-
-        project = open_project(ctx)
         names = [m.strip() for m in (install or "").split(",") if m.strip()]
-        result = deploy(
-            project,
-            env,
+        request = build(
+            DeployRequest,
+            env=env,
             commit=commit,
             repo=repo,
             modules=modules,
             install=names,
             dry_run=dry_run,
             wait=wait,
+            unsafe_guardrails=unsafe or [],
         )
+        result = request.run(open_project(ctx))
         emit(result.as_dict(), as_json, None if as_json else _deploy_human)
 
     guarded("odoo deploy", as_json, body)
@@ -323,17 +350,16 @@ def promote_cmd(
         bool, typer.Option("--dry-run", help="Check the preconditions, print the plan.")
     ] = False,
     wait: WaitOpt = None,
+    unsafe: UnsafeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Promote staging's deployed commit to production's inactive slot and cut over."""
 
     def body() -> None:
-        from liftgate.odoo.promote import promote
-
-        result = promote(
-            open_project(ctx),
-            staging,
-            prod,
+        request = build(
+            PromoteRequest,
+            staging=staging,
+            prod=prod,
             data=data,
             approve=approve,
             dry_run=dry_run,
@@ -341,8 +367,9 @@ def promote_cmd(
             close_window=close_window,
             copy=copy,
             wait=wait,
+            unsafe_guardrails=unsafe or [],
         )
-        emit(result.as_dict(), as_json)
+        emit(request.run(open_project(ctx)).as_dict(), as_json)
 
     guarded("odoo promote", as_json, body)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ import typer
 from liftgate.cli.context import open_project
 from liftgate.cli.output import emit, escape, guarded, out
 from liftgate.engine.evidence import verify_bundle
+from liftgate.engine.project import Project
 from liftgate.engine.recovery import recover as recover_runs
 from liftgate.errors import UsageError
 from liftgate.store.base import RunRecord
@@ -65,21 +67,74 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def approve(
         ctx: typer.Context,
-        run_id: Annotated[str, typer.Argument(help="The run waiting for approval.")],
+        run_id: Annotated[
+            str,
+            typer.Argument(
+                metavar="RUN_ID|APPROVAL_ID",
+                help="A run waiting for approval, or an approval an agent asked for (apr-...).",
+            ),
+        ],
         wait: Annotated[
             float | None,
             typer.Option("--wait", metavar="SECONDS", help="Wait this long for the lock."),
         ] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Approve a paused run (a person: the OS user and time are recorded); it goes on."""
+        """Approve (a person: the OS user and time are recorded) a paused run, which goes on,
+        or an agent's request (apr-...), which lets it make that exact call once."""
 
         def body() -> None:
+            from liftgate.engine.approvals import is_approval_id
+
+            if is_approval_id(run_id):
+                _approve_request(open_project(ctx), run_id, as_json)
+                return
             from liftgate.odoo.promote import approve_run
 
             emit(approve_run(open_project(ctx), run_id, wait=wait).as_dict(), as_json)
 
         guarded("approve", as_json, body)
+
+
+def _approve_request(project: Project, approval_id: str, as_json: bool) -> None:
+    """``liftgate approve apr-...``: record the person's approval of an agent's call."""
+    from liftgate.engine import approvals
+    from liftgate.engine.runs import os_user
+
+    record, changed = approvals.approve(project, approval_id, os_user())
+    where = f" on {record.env}" + (" (production)" if record.production else "")
+    call = f"{record.tool}{where if record.env else ''}"
+    payload = {
+        "status": "OK" if changed else "NOOP",
+        "action": "approve",
+        "run_id": None,
+        "approval_id": record.approval_id,
+        "message": (
+            f"approved {record.approval_id}: {call}; the agent may make this exact call once, "
+            f"until {record.expires_at}"
+            if changed
+            else f"{record.approval_id} was already approved by {record.approved_by} "
+            f"at {record.approved_at}"
+        ),
+        "tool": record.tool,
+        "args": record.args,
+        "summary": record.summary,
+        "env": record.env,
+        "production": record.production,
+        "approved_by": record.approved_by,
+        "approved_at": record.approved_at,
+        "expires_at": record.expires_at,
+    }
+
+    def human(p: dict[str, Any]) -> None:
+        colour = "green" if p["status"] == "OK" else "cyan"
+        out.print(f"[{colour}]{p['status']}[/] approve: {escape(p['message'])}")
+        if p["summary"]:
+            out.print(f"  what: {escape(p['summary'])}")
+        for key, value in p["args"].items():
+            out.print(f"  {escape(key)}: {escape(json.dumps(value))}")
+
+    emit(payload, as_json, human)
 
 
 @history_app.callback(invoke_without_command=True)

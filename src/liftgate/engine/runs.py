@@ -18,7 +18,9 @@ import contextlib
 import datetime as dt
 import getpass
 import os
+import re
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,13 +28,37 @@ from liftgate import __version__
 from liftgate.engine.evidence import EvidenceBundle
 from liftgate.engine.failpoints import failpoint
 from liftgate.engine.project import Project
+from liftgate.errors import UsageError
 from liftgate.store.base import PendingStep, RunRecord, StepRecord, utcnow
 
 __all__ = ["Run", "new_run_id"]
 
 
+RUN_ID_ENV = "LIFTGATE_RUN_ID"
+RUN_ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+_given_id_checked = False
+_given_id_mutex = threading.Lock()
+
+
 def new_run_id() -> str:
-    """``YYYYMMDD-HHMMSS-xxxxxx`` (UTC time, then six random hex digits)."""
+    """``YYYYMMDD-HHMMSS-xxxxxx`` (UTC time, then six random hex digits).
+
+    The first call in a process takes ``LIFTGATE_RUN_ID`` out of the environment and, when it
+    is set, returns it (after checking its format): whoever started this process (``liftgate
+    mcp``) knows the run id before the run starts. Every later call makes a new id.
+    """
+    global _given_id_checked
+    with _given_id_mutex:
+        if not _given_id_checked:
+            _given_id_checked = True
+            given = os.environ.pop(RUN_ID_ENV, None)
+            if given is not None:
+                if not RUN_ID_PATTERN.fullmatch(given):
+                    raise UsageError(
+                        f"{RUN_ID_ENV} must be a run id like 20260101-120000-a1b2c3, "
+                        f"not {given[:40]!r}"
+                    )
+                return given
     now = dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 

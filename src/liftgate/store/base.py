@@ -13,6 +13,13 @@ Contract, for every implementation:
   the process dies (a killed holder never leaves a lock behind). ``wait=None`` or ``0`` fails
   at once with LockedError; otherwise it waits up to ``wait`` seconds.
 * ``set_history_head`` replaces the head of one history (hash of its last line, line count).
+* approvals (``liftgate.engine.approvals``): ``create_approval`` is called once per id (a
+  second call raises StoreError); ``approve`` moves a ``pending``, unexpired approval to
+  ``approved`` and ``consume_approval`` an ``approved``, unexpired one whose tool and
+  arguments hash match to ``used`` — each is one atomic compare-and-set that returns whether
+  it changed the row, so of two concurrent callers exactly one wins; ``expire_approvals``
+  marks every ``pending`` or ``approved`` approval whose ``expires_at`` has passed as
+  ``expired``; ``list_approvals`` returns the newest first.
 * nothing a store writes is a secret: callers redact before calling.
 """
 
@@ -23,7 +30,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["HistoryHead", "OpsStore", "PendingStep", "RunRecord", "StepRecord", "utcnow"]
+__all__ = [
+    "APPROVAL_STATUSES",
+    "ApprovalRecord",
+    "HistoryHead",
+    "OpsStore",
+    "PendingStep",
+    "RunRecord",
+    "StepRecord",
+    "utcnow",
+]
+
+APPROVAL_STATUSES = ("pending", "approved", "used", "expired")
 
 
 def utcnow() -> str:
@@ -78,6 +96,32 @@ class HistoryHead:
     updated_at: str
 
 
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """A person's go-ahead for one exact call of one tool (``apr-...``), single use.
+
+    ``args`` is the call's canonical, redacted arguments and ``args_sha256`` the sha256 of
+    their canonical JSON; ``status`` is one of ``APPROVAL_STATUSES``. Timestamps are RFC 3339
+    UTC text (``utcnow``), so they compare as text.
+    """
+
+    approval_id: str
+    tool: str
+    args: dict[str, Any]
+    args_sha256: str
+    env: str | None
+    production: bool
+    host: str
+    summary: str
+    status: str
+    created_at: str
+    expires_at: str
+    approved_by: str | None = None
+    approved_at: str | None = None
+    used_at: str | None = None
+    run_id: str | None = None
+
+
 class OpsStore(Protocol):
     """What the engine needs from an ops store."""
 
@@ -111,6 +155,22 @@ class OpsStore(Protocol):
     def history_head(self, key: str) -> HistoryHead | None: ...
 
     def set_history_head(self, key: str, head: str, count: int) -> None: ...
+
+    def create_approval(self, approval: ApprovalRecord) -> None: ...
+
+    def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
+
+    def approve(self, approval_id: str, *, user: str, at: str) -> bool: ...
+
+    def consume_approval(
+        self, approval_id: str, *, tool: str, args_sha256: str, run_id: str | None, at: str
+    ) -> bool: ...
+
+    def expire_approvals(self, at: str) -> int: ...
+
+    def list_approvals(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> list[ApprovalRecord]: ...
 
     def lock(self, name: str, wait: float | None = None) -> AbstractContextManager[None]: ...
 

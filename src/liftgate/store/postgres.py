@@ -27,7 +27,14 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_loads
 
 from liftgate.errors import LockedError, StoreError
-from liftgate.store.base import HistoryHead, PendingStep, RunRecord, StepRecord, utcnow
+from liftgate.store.base import (
+    ApprovalRecord,
+    HistoryHead,
+    PendingStep,
+    RunRecord,
+    StepRecord,
+    utcnow,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -65,11 +72,32 @@ CREATE TABLE IF NOT EXISTS ops.history_heads (
     count integer NOT NULL,
     updated_at text NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ops.approvals (
+    approval_id text COLLATE "C" PRIMARY KEY,
+    tool text NOT NULL,
+    args jsonb NOT NULL,
+    args_sha256 text NOT NULL,
+    env text,
+    production boolean NOT NULL,
+    host text NOT NULL,
+    summary text NOT NULL,
+    status text NOT NULL,
+    created_at text COLLATE "C" NOT NULL,
+    expires_at text COLLATE "C" NOT NULL,
+    approved_by text,
+    approved_at text,
+    used_at text,
+    run_id text
+);
+CREATE INDEX IF NOT EXISTS approvals_created ON ops.approvals (created_at);
+CREATE INDEX IF NOT EXISTS approvals_status ON ops.approvals (status, expires_at);
 """
 
+# A store created before a table was added lacks it: the DDL (all IF NOT EXISTS) runs again.
 _HAS_SCHEMA = (
     "SELECT to_regclass('ops.runs') IS NOT NULL AND to_regclass('ops.steps') IS NOT NULL "
-    "AND to_regclass('ops.history_heads') IS NOT NULL"
+    "AND to_regclass('ops.history_heads') IS NOT NULL "
+    "AND to_regclass('ops.approvals') IS NOT NULL"
 )
 
 _RUN_COLUMNS = sql.SQL(", ").join(
@@ -88,6 +116,27 @@ _RUN_COLUMNS = sql.SQL(", ").join(
         "plan",
         "result",
         "message",
+    )
+)
+
+_APPROVAL_COLUMNS = sql.SQL(", ").join(
+    sql.Identifier(c)
+    for c in (
+        "approval_id",
+        "tool",
+        "args",
+        "args_sha256",
+        "env",
+        "production",
+        "host",
+        "summary",
+        "status",
+        "created_at",
+        "expires_at",
+        "approved_by",
+        "approved_at",
+        "used_at",
+        "run_id",
     )
 )
 
@@ -127,6 +176,26 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
         plan=row[10],
         result=row[11],
         message=row[12],
+    )
+
+
+def _approval_from_row(row: tuple[Any, ...]) -> ApprovalRecord:
+    return ApprovalRecord(
+        approval_id=row[0],
+        tool=row[1],
+        args=row[2],
+        args_sha256=row[3],
+        env=row[4],
+        production=bool(row[5]),
+        host=row[6],
+        summary=row[7],
+        status=row[8],
+        created_at=row[9],
+        expires_at=row[10],
+        approved_by=row[11],
+        approved_at=row[12],
+        used_at=row[13],
+        run_id=row[14],
     )
 
 
@@ -329,6 +398,88 @@ class PostgresStore:
             (key, head, count, utcnow()),
         )
 
+    # approvals ------------------------------------------------------------
+    def create_approval(self, approval: ApprovalRecord) -> None:
+        query = sql.SQL(
+            "INSERT INTO ops.approvals ({}) VALUES "
+            "(%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(_APPROVAL_COLUMNS)
+        args = (
+            approval.approval_id,
+            approval.tool,
+            json.dumps(approval.args, sort_keys=True),
+            approval.args_sha256,
+            approval.env,
+            approval.production,
+            approval.host,
+            approval.summary,
+            approval.status,
+            approval.created_at,
+            approval.expires_at,
+            approval.approved_by,
+            approval.approved_at,
+            approval.used_at,
+            approval.run_id,
+        )
+        try:
+            with self._mutex:
+                self._db.execute(query, args)
+        except psycopg.errors.UniqueViolation as exc:
+            raise StoreError(
+                f"approval {approval.approval_id} already exists in the ops store"
+            ) from exc
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot record approval {approval.approval_id}: {self._why(exc)}"
+            ) from exc
+
+    def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        query = sql.SQL("SELECT {} FROM ops.approvals WHERE approval_id=%s").format(
+            _APPROVAL_COLUMNS
+        )
+        rows = self._query(query, (approval_id,))
+        return _approval_from_row(rows[0]) if rows else None
+
+    def approve(self, approval_id: str, *, user: str, at: str) -> bool:
+        return self._changed(
+            "UPDATE ops.approvals SET status='approved', approved_by=%s, approved_at=%s "
+            "WHERE approval_id=%s AND status='pending' AND expires_at > %s",
+            (user, at, approval_id, at),
+        )
+
+    def consume_approval(
+        self, approval_id: str, *, tool: str, args_sha256: str, run_id: str | None, at: str
+    ) -> bool:
+        return self._changed(
+            "UPDATE ops.approvals SET status='used', used_at=%s, run_id=%s "
+            "WHERE approval_id=%s AND status='approved' AND tool=%s AND args_sha256=%s "
+            "AND expires_at > %s",
+            (at, run_id, approval_id, tool, args_sha256, at),
+        )
+
+    def expire_approvals(self, at: str) -> int:
+        try:
+            with self._mutex:
+                cur = self._db.execute(
+                    "UPDATE ops.approvals SET status='expired' "
+                    "WHERE status IN ('pending', 'approved') AND expires_at <= %s",
+                    (at,),
+                )
+                return int(cur.rowcount)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot write {self.where}: {self._why(exc)}") from exc
+
+    def list_approvals(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> list[ApprovalRecord]:
+        query = sql.SQL(
+            "SELECT {} FROM ops.approvals "
+            "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
+            "ORDER BY created_at DESC, approval_id DESC LIMIT %(limit)s::bigint"
+        ).format(_APPROVAL_COLUMNS)
+        rows = self._query(query, {"status": status, "limit": limit})
+        return [_approval_from_row(r) for r in rows]
+
     # locks ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, wait: float | None = None) -> Iterator[None]:
@@ -394,6 +545,14 @@ class PostgresStore:
         try:
             with self._mutex:
                 self._db.execute(query, args)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot write {self.where}: {self._why(exc)}") from exc
+
+    def _changed(self, query: str, args: tuple[Any, ...]) -> bool:
+        """Run one conditional UPDATE; True when it changed a row (an atomic compare-and-set)."""
+        try:
+            with self._mutex:
+                return self._db.execute(query, args).rowcount > 0
         except psycopg.Error as exc:
             raise StoreError(f"cannot write {self.where}: {self._why(exc)}") from exc
 

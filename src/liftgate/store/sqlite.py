@@ -21,7 +21,14 @@ from typing import Any
 import filelock
 
 from liftgate.errors import LockedError, StoreError
-from liftgate.store.base import HistoryHead, PendingStep, RunRecord, StepRecord, utcnow
+from liftgate.store.base import (
+    ApprovalRecord,
+    HistoryHead,
+    PendingStep,
+    RunRecord,
+    StepRecord,
+    utcnow,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -58,12 +65,57 @@ CREATE TABLE IF NOT EXISTS history_heads (
     count INTEGER NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS approvals (
+    approval_id TEXT PRIMARY KEY,
+    tool TEXT NOT NULL,
+    args TEXT NOT NULL,
+    args_sha256 TEXT NOT NULL,
+    env TEXT,
+    production INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    approved_by TEXT,
+    approved_at TEXT,
+    used_at TEXT,
+    run_id TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_at);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, expires_at);
 """
 
 _RUN_COLUMNS = (
     "run_id, kind, action, target, host, state_dir, status, created_at, updated_at, "
     "finished_at, plan, result, message"
 )
+
+
+_APPROVAL_COLUMNS = (
+    "approval_id, tool, args, args_sha256, env, production, host, summary, status, "
+    "created_at, expires_at, approved_by, approved_at, used_at, run_id"
+)
+
+
+def _approval_from_row(row: tuple[Any, ...]) -> ApprovalRecord:
+    return ApprovalRecord(
+        approval_id=row[0],
+        tool=row[1],
+        args=json.loads(row[2]),
+        args_sha256=row[3],
+        env=row[4],
+        production=bool(row[5]),
+        host=row[6],
+        summary=row[7],
+        status=row[8],
+        created_at=row[9],
+        expires_at=row[10],
+        approved_by=row[11],
+        approved_at=row[12],
+        used_at=row[13],
+        run_id=row[14],
+    )
 
 
 def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
@@ -259,6 +311,84 @@ class SqliteStore:
             (key, head, count, utcnow()),
         )
 
+    # approvals ------------------------------------------------------------
+    def create_approval(self, approval: ApprovalRecord) -> None:
+        try:
+            self._db.execute(
+                f"INSERT INTO approvals ({_APPROVAL_COLUMNS}) "  # noqa: S608 - fixed columns
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    approval.approval_id,
+                    approval.tool,
+                    json.dumps(approval.args, sort_keys=True),
+                    approval.args_sha256,
+                    approval.env,
+                    int(approval.production),
+                    approval.host,
+                    approval.summary,
+                    approval.status,
+                    approval.created_at,
+                    approval.expires_at,
+                    approval.approved_by,
+                    approval.approved_at,
+                    approval.used_at,
+                    approval.run_id,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(
+                f"approval {approval.approval_id} already exists in the ops store"
+            ) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot record approval {approval.approval_id}: {exc}") from exc
+
+    def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        sql = f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE approval_id=?"  # noqa: S608
+        rows = self._query(sql, (approval_id,))
+        return _approval_from_row(rows[0]) if rows else None
+
+    def approve(self, approval_id: str, *, user: str, at: str) -> bool:
+        return self._changed(
+            "UPDATE approvals SET status='approved', approved_by=?, approved_at=? "
+            "WHERE approval_id=? AND status='pending' AND expires_at > ?",
+            (user, at, approval_id, at),
+        )
+
+    def consume_approval(
+        self, approval_id: str, *, tool: str, args_sha256: str, run_id: str | None, at: str
+    ) -> bool:
+        return self._changed(
+            "UPDATE approvals SET status='used', used_at=?, run_id=? "
+            "WHERE approval_id=? AND status='approved' AND tool=? AND args_sha256=? "
+            "AND expires_at > ?",
+            (at, run_id, approval_id, tool, args_sha256, at),
+        )
+
+    def expire_approvals(self, at: str) -> int:
+        try:
+            cur = self._db.execute(
+                "UPDATE approvals SET status='expired' "
+                "WHERE status IN ('pending', 'approved') AND expires_at <= ?",
+                (at,),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the ops store {self.path}: {exc}") from exc
+        return int(cur.rowcount)
+
+    def list_approvals(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> list[ApprovalRecord]:
+        sql = f"SELECT {_APPROVAL_COLUMNS} FROM approvals"  # noqa: S608 - fixed columns
+        args: list[Any] = []
+        if status is not None:
+            sql += " WHERE status=?"
+            args.append(status)
+        sql += " ORDER BY created_at DESC, approval_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_approval_from_row(r) for r in self._query(sql, tuple(args))]
+
     # locks ----------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, wait: float | None = None) -> Iterator[None]:
@@ -298,6 +428,13 @@ class SqliteStore:
     def _exec(self, sql: str, args: tuple[Any, ...]) -> None:
         try:
             self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the ops store {self.path}: {exc}") from exc
+
+    def _changed(self, sql: str, args: tuple[Any, ...]) -> bool:
+        """Run one conditional UPDATE; True when it changed a row (an atomic compare-and-set)."""
+        try:
+            return self._db.execute(sql, args).rowcount > 0
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write the ops store {self.path}: {exc}") from exc
 
