@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -130,19 +131,30 @@ def test_no_backup_needs_config_and_blocks_rollback(proj_dir: Path) -> None:
     _write(proj_dir / "docs/a.md", "v1\n")
     _write(proj_dir / "staged/a.md", "v2\n")
     project = Project.open(cwd=proj_dir)
-    with pytest.raises(GuardrailError, match="--no-backup is not allowed"):
+    with pytest.raises(GuardrailError, match="backup_before_write: --no-backup asks"):
         promote(project, "staged/a.md", "docs/a.md", no_backup=True)
     project.close()
     (proj_dir / "liftgate.toml").write_text(
-        '[project]\nroots = ["."]\n[files]\nallow_no_backup = true\n'
+        '[project]\nroots = ["."]\n[skills]\nregistry = "override.yaml"\n'
+    )
+    (proj_dir / "override.yaml").write_text(
+        "format: liftgate.skills/v1\nskills:\n  - id: stage-promote-safe\n"
+        "    guardrails: {backup_before_write: false}\n"
     )
     project = Project.open(cwd=proj_dir)
-    res = promote(project, "staged/a.md", "docs/a.md", no_backup=True)
+    with pytest.raises(GuardrailError, match="--unsafe-guardrail backup_before_write"):
+        promote(project, "staged/a.md", "docs/a.md", no_backup=True)
+    res = promote(
+        project, "staged/a.md", "docs/a.md", no_backup=True, unsafe=["backup_before_write"]
+    )
     assert res.status == "OK" and res.backup_path is None
     assert res.evidence_path is not None
     assert '"no_backup": true' in (Path(res.evidence_path) / "plan.json").read_text()
     with pytest.raises(GuardrailError, match="cannot be rolled back"):
-        rollback(project, "docs/a.md")
+        rollback(project, "docs/a.md", unsafe=["backup_before_write"])
+    guardrails = json.loads((Path(res.evidence_path) / "guardrails.json").read_text())
+    entry = guardrails["guardrails"]["backup_before_write"]
+    assert entry["value"] is False and entry["unsafe_acknowledged"] is True
     project.close()
 
 

@@ -13,10 +13,7 @@ Example::
     [store]
     ops_dsn = "host=/run/postgresql dbname=liftgate"   # optional: share state between hosts
 
-    [files]
-    allow_no_backup = false
-
-    [[files.verify]]
+        [[files.verify]]
     glob = "docs/**.md"
     starts_with = "# M2M v1.0"
 """
@@ -93,7 +90,6 @@ class VerifyRule(_Model):
 
 
 class FilesSettings(_Model):
-    allow_no_backup: bool = False
     verify: list[VerifyRule] = Field(default_factory=list)
 
 

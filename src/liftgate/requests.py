@@ -109,8 +109,9 @@ class FilePromoteRequest(OperationRequest):
     )
     no_backup: bool = Field(
         default=False,
-        description="Skip the backup. Honoured only when liftgate.toml says "
-        "[files] allow_no_backup = true; that promotion then has no rollback.",
+        description="Skip the backup. Honoured only when the project's registry override "
+        "turns backup_before_write off and unsafe_guardrails names it; that promotion then "
+        "has no rollback.",
     )
     expect_prefix: str | None = Field(
         default=None,

@@ -21,10 +21,11 @@ What each guardrail means for each operation (``-`` marks where it does not appl
 ``backup_before_write`` (bool)
     files promote/rollback: the target is backed up (hard link or copy) and the backup
     verified against the planned digest before the commit (invariant I1); ``--no-backup``
-    only where ``[files] allow_no_backup = true``. odoo deploy: a way back is made before
-    the update (a verified backup artifact on production; a ``TEMPLATE`` copy of the
-    database and a hard-linked filestore copy on every env, D4). odoo promote: a staging
-    snapshot and a verified backup artifact of blue before green is prepared.
+    only when this guardrail is off (override + ``--unsafe-guardrail``). odoo deploy: a way
+    back is made before the update (a verified backup artifact on production; a
+    ``TEMPLATE`` copy of the database and a hard-linked filestore copy on every env, D4).
+    odoo promote: a staging snapshot and a verified backup artifact of blue before green
+    is prepared.
     odoo backup, odoo restore: - (restore keeps the live env aside instead: see
     ``restore_never_drops_first``).
 ``history_required`` (bool)

@@ -27,6 +27,7 @@ from typing import Any
 from liftgate import __version__
 from liftgate.engine.evidence import EvidenceBundle
 from liftgate.engine.failpoints import failpoint
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.errors import UsageError
 from liftgate.store.base import PendingStep, RunRecord, StepRecord, utcnow
@@ -79,6 +80,7 @@ class Run:
         self.evidence = evidence
         self._steps: list[StepRecord] | None = None
         self._pending: list[PendingStep] = []
+        self.guardrails: Guardrails | None = None
 
     @property
     def run_id(self) -> str:
@@ -100,6 +102,7 @@ class Run:
         plan: dict[str, Any],
         inputs: dict[str, Any],
         summary_name: str = "summary.md",
+        guardrails: Guardrails | None = None,
     ) -> Run:
         """Record the run (before anything changes), then open its evidence folder."""
         redact = project.redactor
@@ -134,6 +137,9 @@ class Run:
         evidence.write_json("plan.json", plan)
         run = cls(project, record, evidence)
         run._steps = []
+        run.guardrails = guardrails
+        if guardrails is not None:
+            evidence.write_json("guardrails.json", guardrails.as_json())
         return run
 
     @classmethod
@@ -245,6 +251,8 @@ class Run:
                 self.evidence.write_json(name, data)
             else:
                 inline[name] = data
+        if self.guardrails is not None:  # with the outcomes recorded since the start
+            self.evidence.write_json("guardrails.json", self.guardrails.as_json())
         self.evidence.write_text(self.evidence.summary_name, summary)
         self.evidence.write_json(
             "final_status.json",

@@ -6,6 +6,7 @@ import os
 from collections.abc import Collection
 from typing import Any
 
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.paths import display
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
@@ -33,6 +34,19 @@ def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult
     )
 
 
+SKILL = "stage-promote-safe"
+
+
+def _guardrails(project: Project, unsafe: Collection[str], target: str) -> Guardrails:
+    guardrails = Guardrails.for_skill(project, SKILL, unsafe)
+    guardrails.record(
+        "explicit_target",
+        "enforced",
+        f"target named as {target!r}: no glob, inside the project's roots, outside the state dir",
+    )
+    return guardrails
+
+
 def promote(
     project: Project,
     staged: str,
@@ -52,6 +66,7 @@ def promote(
 
         raise PathError(f"the staged path {staged} does not exist")
     target_path = project.resolve(target, what="target")
+    guardrails = _guardrails(project, unsafe, target)
     run_id = new_run_id()
     inputs: dict[str, Any] = {
         "command": "promote",
@@ -72,6 +87,7 @@ def promote(
             no_backup=no_backup,
             expect_prefix=expect_prefix,
             force=force,
+            guardrails=guardrails,
         )
 
     if dry_run:
@@ -91,7 +107,7 @@ def promote(
                 staged_path=str(staged_path),
                 target_path=str(target_path),
             )
-        return execute(project, plan, inputs)
+        return execute(project, plan, inputs, guardrails)
 
 
 def rollback(
@@ -105,6 +121,7 @@ def rollback(
 ) -> FileResult:
     """Undo the most recent promotion of ``target`` that is still in force."""
     target_path = project.resolve(target, what="target")
+    guardrails = _guardrails(project, unsafe, target)
     run_id = new_run_id()
     inputs = {"command": "rollback", "target": target, "force": force, "cwd": str(project.cwd)}
     if dry_run:
@@ -114,4 +131,6 @@ def rollback(
     with project.store.lock(lock_name(str(target_path)), wait=wait):
         recover(project, target=str(target_path), lock_held=True)
         plan = plan_rollback(project, run_id=run_id, target=target_path, force=force)
-        return execute(project, plan, inputs)
+        for name in ("backup_before_write", "verify_after_write"):
+            guardrails.record(name, "enforced", "the rollback keeps and checks what it replaces")
+        return execute(project, plan, inputs, guardrails)

@@ -35,6 +35,7 @@ from liftgate.engine.fsops import (
     remove_path,
     rename_noreplace,
 )
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.engine.runs import Run, os_user
 from liftgate.errors import DriftError, IntegrityError, LiftgateError, OperationError
@@ -368,8 +369,28 @@ def _revert(
     return _result(run, plan, "failed", message, {"verification_failures": failures})
 
 
-def execute(project: Project, plan: FilePlan, inputs: dict[str, Any]) -> FileResult:
+def _hold(guardrails: Guardrails, name: str, detail: str) -> None:
+    """A guardrail this operation always holds: turned off (acknowledged), it is still held."""
+    if guardrails.enabled(name):
+        guardrails.record(name, "enforced", detail)
+    else:
+        guardrails.record(
+            name,
+            "enforced",
+            detail + " (turned off, still held: liftgate has no unsafe mode for it)",
+        )
+
+
+def execute(
+    project: Project, plan: FilePlan, inputs: dict[str, Any], guardrails: Guardrails
+) -> FileResult:
     """Run ``plan`` (the caller holds the target's lock)."""
+    for name, detail in (
+        ("history_required", "the history line is fsynced before the run reports OK"),
+        ("evidence_required", "this run's evidence is sealed by MANIFEST.sha256"),
+        ("rollback_default", "a failed verification after the write puts the previous back"),
+    ):
+        _hold(guardrails, name, detail)
     run = Run.start(
         project,
         run_id=plan.run_id,
@@ -378,6 +399,7 @@ def execute(project: Project, plan: FilePlan, inputs: dict[str, Any]) -> FileRes
         target=plan.target,
         plan=plan.public(),
         inputs=inputs,
+        guardrails=guardrails,
     )
     try:
         _stage(run, project, plan)

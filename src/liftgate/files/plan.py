@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from liftgate.config import VerifyRule
 from liftgate.engine.digest import PathState, content_digest, path_kind
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.paths import display
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name
@@ -136,6 +137,7 @@ def plan_promotion(
     no_backup: bool,
     expect_prefix: str | None,
     force: bool,
+    guardrails: Guardrails,
 ) -> FilePlan | None:
     """Plan promoting ``staged`` onto ``target`` (both resolved and checked by the caller).
 
@@ -158,12 +160,16 @@ def plan_promotion(
     target_display = display(target, project.cwd)
     if not target.parent.is_dir():
         raise PathError(f"the folder of the target {target_display} does not exist")
-    if no_backup and not project.config.files.allow_no_backup:
-        raise GuardrailError(
-            "--no-backup is not allowed by this project's configuration",
-            hint="set [files] allow_no_backup = true in liftgate.toml to permit promotions "
-            "without a way back",
+    if no_backup:
+        guardrails.check(
+            "backup_before_write",
+            False,
+            f"--no-backup asks to replace {target_display} without a way back",
+            hint="turn backup_before_write off for stage-promote-safe in the project's registry "
+            "override ([skills] registry) and pass --unsafe-guardrail backup_before_write",
         )
+    else:
+        guardrails.record("backup_before_write", "enforced", "the target is backed up first")
 
     state, last = _current_state(project, target)
     if state.kind != "absent" and state.kind != kind:
@@ -179,10 +185,15 @@ def plan_promotion(
     if expect_prefix is not None:
         rules.append(VerifyRule(glob="*", starts_with=expect_prefix))
     failures = _check_staged_rules(staged, kind, rel, rules)
-    if failures:
-        raise GuardrailError(
-            "the staged content fails verification, nothing was changed: " + "; ".join(failures[:5])
-        )
+    guardrails.check(
+        "verify_after_write",
+        not failures,
+        "the staged content fails verification, nothing was changed: " + "; ".join(failures[:5])
+        if failures
+        else f"{len(rules)} rule(s) hold on the staged content and are checked after the write",
+    )
+    if not guardrails.enabled("verify_after_write"):
+        rules = []  # turned off (acknowledged): neither checked now nor after the write
 
     source_digest = None
     if kind == "dir":
