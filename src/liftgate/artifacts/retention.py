@@ -17,13 +17,17 @@ off; a policy where every rule is off would remove everything and is refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from liftgate.errors import UsageError
 
-__all__ = ["RetentionPolicy", "select"]
+if TYPE_CHECKING:
+    from liftgate.engine.project import Project
+
+__all__ = ["RetentionPolicy", "policy_for", "select"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +137,35 @@ def select(
         else:
             removed.append(artifact_id)
     return kept, removed
+
+
+def policy_for(
+    project: Project,
+    *,
+    keep_last: int | None,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    keep_monthly: int | None,
+    unsafe: Collection[str] = (),
+) -> tuple[RetentionPolicy, dict[str, Any]]:
+    """The policy of ``artifacts prune``: the ``--keep-*`` options given, else the
+    ``retention_policy_default`` guardrail of the backup skill (7/4/3 as shipped; a lower
+    value from the project's registry override needs ``--unsafe-guardrail``)."""
+    from liftgate.engine.guardrails import Guardrails
+
+    guardrails = Guardrails.for_skill(project, "backup-odoo-environment", unsafe)
+    if any(v is not None for v in (keep_last, keep_daily, keep_weekly, keep_monthly)):
+        guardrails.record(
+            "retention_policy_default", "not_applicable", "the --keep-* options were given"
+        )
+        return RetentionPolicy(
+            keep_last, keep_daily, keep_weekly, keep_monthly
+        ), guardrails.as_json()
+    value = guardrails.value("retention_policy_default")
+    guardrails.record(
+        "retention_policy_default",
+        "enforced",
+        f"daily {value['daily']}, weekly {value['weekly']}, monthly {value['monthly']}",
+    )
+    policy = RetentionPolicy(None, value["daily"], value["weekly"], value["monthly"])
+    return policy, guardrails.as_json()

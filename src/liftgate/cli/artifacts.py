@@ -153,20 +153,38 @@ def verify(
 def prune(
     ctx: typer.Context,
     keep_last: Annotated[int | None, typer.Option("--keep-last", min=0, metavar="N")] = None,
-    keep_daily: Annotated[int | None, typer.Option("--keep-daily", min=0, metavar="N")] = 7,
-    keep_weekly: Annotated[int | None, typer.Option("--keep-weekly", min=0, metavar="N")] = 4,
-    keep_monthly: Annotated[int | None, typer.Option("--keep-monthly", min=0, metavar="N")] = 3,
+    keep_daily: Annotated[int | None, typer.Option("--keep-daily", min=0, metavar="N")] = None,
+    keep_weekly: Annotated[int | None, typer.Option("--keep-weekly", min=0, metavar="N")] = None,
+    keep_monthly: Annotated[int | None, typer.Option("--keep-monthly", min=0, metavar="N")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")
     ] = False,
+    unsafe: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unsafe-guardrail",
+            metavar="NAME",
+            help="Acknowledge that the project's registry override weakens this guardrail.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove the artifacts the retention policy does not keep, then unreferenced blobs."""
+    """Remove the artifacts the retention policy does not keep, then unreferenced blobs.
+
+    Without --keep-* options the policy is the retention_policy_default guardrail
+    (daily 7, weekly 4, monthly 3 unless the project's registry override changes it)."""
 
     def body() -> None:
-        from liftgate.artifacts.retention import RetentionPolicy
+        from liftgate.artifacts.retention import policy_for
 
-        policy = RetentionPolicy(keep_last, keep_daily, keep_weekly, keep_monthly)
+        policy, guardrails = policy_for(
+            open_project(ctx),
+            keep_last=keep_last,
+            keep_daily=keep_daily,
+            keep_weekly=keep_weekly,
+            keep_monthly=keep_monthly,
+            unsafe=unsafe or (),
+        )
         result = _repository(ctx).prune(policy, dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
         changed = bool(result.removed or result.blobs_removed)
@@ -178,6 +196,7 @@ def prune(
             f"{result.blobs_removed} blobs ({result.bytes_freed} bytes), "
             f"kept {len(result.kept)} artifacts",
             **dataclasses.asdict(result),
+            "guardrails": guardrails,
         }
 
         def human(p: dict[str, Any]) -> None:

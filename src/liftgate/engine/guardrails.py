@@ -429,6 +429,14 @@ class Guardrails:
             raise ValueError(f"unknown guardrail outcome {outcome!r} (known: {sorted(OUTCOMES)})")
         entry.outcomes.append({"outcome": outcome, "detail": detail})
 
+    def hold(self, name: str, detail: str) -> None:
+        """Record a guardrail this operation always holds. Turned off (acknowledged), it is
+        still held — liftgate has no unsafe mode for it — and the record says so."""
+        if self.enabled(name):
+            self.record(name, "enforced", detail)
+        else:
+            self.record(name, "enforced", f"{detail} (turned off, still held: no unsafe mode)")
+
     def check(self, name: str, ok: bool, detail: str, *, hint: str | None = None) -> None:
         """Enforce a bool guardrail: record the outcome, and when it is enabled and ``ok``
         is false raise GuardrailError(``"<name>: <detail>"``). A disabled guardrail is

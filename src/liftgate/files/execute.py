@@ -369,18 +369,6 @@ def _revert(
     return _result(run, plan, "failed", message, {"verification_failures": failures})
 
 
-def _hold(guardrails: Guardrails, name: str, detail: str) -> None:
-    """A guardrail this operation always holds: turned off (acknowledged), it is still held."""
-    if guardrails.enabled(name):
-        guardrails.record(name, "enforced", detail)
-    else:
-        guardrails.record(
-            name,
-            "enforced",
-            detail + " (turned off, still held: liftgate has no unsafe mode for it)",
-        )
-
-
 def execute(
     project: Project, plan: FilePlan, inputs: dict[str, Any], guardrails: Guardrails
 ) -> FileResult:
@@ -390,7 +378,7 @@ def execute(
         ("evidence_required", "this run's evidence is sealed by MANIFEST.sha256"),
         ("rollback_default", "a failed verification after the write puts the previous back"),
     ):
-        _hold(guardrails, name, detail)
+        guardrails.hold(name, detail)
     run = Run.start(
         project,
         run_id=plan.run_id,

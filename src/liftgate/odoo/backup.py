@@ -46,6 +46,7 @@ from liftgate.artifacts.contract import (
 from liftgate.artifacts.repository import ArtifactRepository, dump_digest, index_digest
 from liftgate.engine.digest import sha256_file
 from liftgate.engine.fsops import fsync_tree
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
@@ -56,7 +57,9 @@ from liftgate.odoo.pgtools import PgTools, first_error, server_info
 from liftgate.odoo.snapshot import SnapshotFacts, read_counts, read_odoo_facts, read_sequences
 from liftgate.store.base import utcnow
 
-__all__ = ["BackupResult", "backup", "env_lock"]
+__all__ = ["SKILL", "BackupResult", "backup", "env_lock"]
+
+SKILL = "backup-odoo-environment"
 
 Progress = Callable[[str, int, int], None]
 
@@ -162,6 +165,12 @@ def backup(
     ``lock_held``: the caller (a deploy) already holds the env's lock and recovered it.
     """
     env = resolve_env(project, env_name)
+    guardrails = Guardrails.for_skill(project, SKILL, unsafe)
+    guardrails.hold("explicit_target", f"the env is named: {env.name}")
+    guardrails.hold("verify_after_write", "dump files hashed as written, blobs checked")
+    guardrails.hold("rollback_default", "a failed backup leaves no partial artifact")
+    guardrails.hold("evidence_required", "this run's evidence is sealed by MANIFEST.sha256")
+    guardrails.record("retention_policy_default", "not_applicable", "applies to prune")
     repo = ArtifactRepository(project.config.artifacts_dir)
     run_id = new_run_id()
     artifact_id = f"{env.name}-{run_id}"
@@ -205,6 +214,7 @@ def backup(
                 target=env_lock(env.name),
                 plan=plan,
                 inputs={"command": "odoo backup", "env": env_name, "strict": strict},
+                guardrails=guardrails,
             )
             try:
                 return _execute(

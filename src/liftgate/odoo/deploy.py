@@ -40,6 +40,7 @@ from psycopg import sql
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.config import CodeSettings, EnvSettings, ServiceCommands, SmokeCheck
 from liftgate.engine.fsops import link_or_copy_tree
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
@@ -66,6 +67,7 @@ from liftgate.odoo.update import DEFAULT_TEMPLATE, build_argv, run_update
 __all__ = [
     "EVIDENCE",
     "KIND",
+    "SKILL",
     "DeployNames",
     "DeployResult",
     "DeploySpec",
@@ -78,6 +80,7 @@ __all__ = [
 ]
 
 KIND = "odoo.deploy"
+SKILL = "deploy-odoo-modules-git"
 EVIDENCE = (
     "inputs.json",
     "run_id.txt",
@@ -323,6 +326,8 @@ def deploy(
 ) -> DeployResult:
     """Deploy ``commit`` of the env's addons repository; see the module docstring."""
     spec = DeploySpec.resolve(project, env_name)
+    guardrails = Guardrails.for_skill(project, SKILL, unsafe)
+    guardrails.hold("explicit_target", f"env {env_name} and commit {commit} are named")
     env = spec.env
     option = _modules_option(modules)
     for name in install:
@@ -400,11 +405,17 @@ def deploy(
             "smoke": [c.model_dump() for c in spec.smoke],
             "keep_releases": spec.keep_releases,
         }
-        if not report.ok:
-            raise GuardrailError(
-                f"forbid_enterprise_modules: {report.message()}",
-                hint="remove them from the repository or deploy a commit without them",
-            )
+        guardrails.check(
+            "forbid_enterprise_modules",
+            report.ok,
+            report.message() if not report.ok else f"{len(scanned)} modules, none Enterprise",
+            hint="remove them from the repository or deploy a commit without them",
+        )
+        for name, detail in (
+            ("verify_after_write", "versions against the manifests, health and smoke checks"),
+            ("evidence_required", "this run's evidence is sealed by MANIFEST.sha256"),
+        ):
+            guardrails.hold(name, detail)
         if dry_run:
             return DeployResult(
                 status="OK",
@@ -430,6 +441,7 @@ def deploy(
                 "modules": modules,
                 "install": list(install),
             },
+            guardrails=guardrails,
         )
         run.evidence.write_json(
             "git.json",
@@ -546,7 +558,16 @@ def _execute(
             pass
     except BaseException as exc:
         message = str(exc) if isinstance(exc, LiftgateError) else f"{type(exc).__name__}: {exc}"
-        undo = undo_deploy(project, run, spec.env, names, plan, restart=True)
+        guardrails = run.guardrails
+        if guardrails is None or guardrails.enabled("rollback_default"):
+            if guardrails is not None:
+                guardrails.record("rollback_default", "enforced", "the failure was put back")
+            undo = undo_deploy(project, run, spec.env, names, plan, restart=True)
+        else:
+            guardrails.record(
+                "rollback_default", "disabled_unsafe", "the failed state was left as it is"
+            )
+            undo = {"run_id": run.run_id, "reverted": [], "errors": [], "left_as_failed": True}
         health["after_rollback"] = undo.get("health")
         run.evidence.write_json("health.json", health)
         if not run.evidence.has("backup.json"):
@@ -623,6 +644,16 @@ def _make_way_back(
     """A verified backup on production; a database copy and a filestore copy everywhere."""
     env = spec.env
     detail: dict[str, Any] = {"backup": None}
+    guardrails = run.guardrails
+    if guardrails is not None and not guardrails.enabled("backup_before_write"):
+        guardrails.record(
+            "backup_before_write", "disabled_unsafe", "no way back was made before the update"
+        )
+        detail.update(db_copy=None, filestore_copy=None, skipped="backup_before_write off")
+        run.evidence.write_json("backup.json", detail)
+        return detail
+    if guardrails is not None:
+        guardrails.record("backup_before_write", "enforced", "a way back is made first")
     if env.role == "production":
         result = backup(project, env.name, lock_held=True)
         repo = ArtifactRepository(project.config.artifacts_dir)

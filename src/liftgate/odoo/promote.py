@@ -29,6 +29,7 @@ inactive slot and traffic is cut over to it. Order, and why:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import time
 from collections.abc import Collection
@@ -40,6 +41,7 @@ import psycopg
 
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.config import parse_duration
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id, os_user
@@ -53,6 +55,7 @@ from liftgate.errors import (
 from liftgate.odoo import freeze as freezing
 from liftgate.odoo import slotcopy
 from liftgate.odoo.backup import backup, env_lock
+from liftgate.odoo.deploy import DeploySpec
 from liftgate.odoo.env import resolve_env
 from liftgate.odoo.greenslot import (
     GreenNames,
@@ -71,6 +74,7 @@ from liftgate.store.base import RunRecord, utcnow
 
 __all__ = [
     "KIND",
+    "SKILL",
     "SUMMARY",
     "PromoteResult",
     "abort",
@@ -82,6 +86,7 @@ __all__ = [
 ]
 
 KIND = "odoo.promote"
+SKILL = "promote-staging-to-prod"
 SUMMARY = "promotion_summary.md"
 _LOG_TAIL = 200
 
@@ -157,6 +162,8 @@ def promote(
             "--yes-replace-production-data to do that"
         )
     slots = ProdSlots.resolve(project, prod_name)
+    guardrails = Guardrails.for_skill(project, SKILL, unsafe)
+    guardrails.hold("explicit_target", f"{staging_name} and {prod_name} are named")
     staging = resolve_env(project, staging_name)
     if staging.role == "production":
         raise UsageError(f"{staging_name} is a production env; promote from a staging env")
@@ -174,6 +181,7 @@ def promote(
 
             end_window(project, prod_name, lock_held=True)
         pre = check_preconditions(project, staging_name, slots, data=data)
+        _gate(project, staging_name, pre, guardrails)
         plan = _plan(project, staging_name, slots, pre, data, copy, approve)
         if dry_run:
             return PromoteResult(
@@ -199,8 +207,10 @@ def promote(
                 "approve": approve,
                 "copy": copy,
                 "close_window": close_window,
+                "unsafe": sorted(unsafe),
             },
             summary_name=SUMMARY,
+            guardrails=guardrails,
         )
         run.evidence.write_json("preconditions.json", pre.as_dict())
         if not pre.ok:
@@ -213,6 +223,35 @@ def promote(
             )
             raise GuardrailError(f"promotion of {staging_name} to {prod_name} {message}")
         return _drive(project, run, slots, plan, approved_by=os_user() if approve else None)
+
+
+def _gate(project: Project, staging: str, pre: Preconditions, guardrails: Guardrails) -> None:
+    """Preconditions 1-2 are prod_requires_staging_success, 5 forbid_enterprise_modules:
+    turned off (acknowledged), their failures are recorded but do not refuse."""
+    for name, numbers, held in (
+        ("prod_requires_staging_success", {1, 2}, "staging's last deploy succeeded on it"),
+        ("forbid_enterprise_modules", {5}, "no Enterprise module in staging's release"),
+    ):
+        failing = [c for c in pre.checks if c["number"] in numbers and not c["ok"]]
+        if not failing:
+            guardrails.record(name, "enforced", held)
+        elif guardrails.enabled(name):
+            guardrails.record(name, "refused", "; ".join(str(c["detail"]) for c in failing))
+        else:
+            pre.waived |= numbers
+            guardrails.record(name, "disabled_unsafe", "; ".join(str(c["detail"]) for c in failing))
+    if pre.waived & {1, 2} and not pre.facts.get("staging_release"):
+        spec = DeploySpec.resolve(project, staging)
+        current = spec.releases.current()
+        if current is None:
+            raise UsageError(f"{staging} runs no release; there is nothing to promote")
+        pre.facts.update(commit=current, staging_release=str(spec.releases.path(current)))
+    for name, detail in (
+        ("restore_never_drops_first", "blue is never modified; green's previous data set aside"),
+        ("verify_after_write", "green's smoke tests before the cutover, the watch after it"),
+        ("evidence_required", "this run's evidence is sealed by MANIFEST.sha256"),
+    ):
+        guardrails.hold(name, detail)
 
 
 def approve_run(project: Project, run_id: str, *, wait: float | None = None) -> PromoteResult:
@@ -246,7 +285,17 @@ def approve_run(project: Project, run_id: str, *, wait: float | None = None) -> 
             )
         project.store.set_run_status(run_id, "running", "approved")
         run = Run.resume(project, record, summary_name=SUMMARY)
+        run.guardrails = Guardrails.for_skill(project, SKILL, _recorded_unsafe(run))
+        _gate(project, str(plan["staging"]), pre, run.guardrails)
         return _drive(project, run, slots, plan, approved_by=os_user())
+
+
+def _recorded_unsafe(run: Run) -> list[str]:
+    try:
+        inputs = json.loads((run.evidence.dir / "inputs.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [str(n) for n in inputs.get("unsafe") or []]
 
 
 def _plan(
@@ -325,6 +374,10 @@ def _drive(
         cutover = _cutover(project, run, slots, plan)
     except BaseException as exc:
         undo = abort(project, run, slots, plan)
+        if run.guardrails is not None:
+            run.guardrails.record(
+                "rollback_default", "enforced", "failed before the cutover: blue kept serving"
+            )
         message = str(exc) if isinstance(exc, LiftgateError) else f"{type(exc).__name__}: {exc}"
         finish_failed(run, plan, "failed", f"promotion failed before the cutover: {message}", undo)
         if not isinstance(exc, Exception):
@@ -335,6 +388,19 @@ def _drive(
             hint=f"evidence: {run.evidence.dir}",
         ) from exc
     report = _watch(run, plan)
+    guardrails = run.guardrails
+    if report["verdict"] != "stable" and guardrails is not None:
+        if guardrails.enabled("rollback_default"):
+            guardrails.record("rollback_default", "enforced", "unstable: switched back to blue")
+        else:
+            guardrails.record(
+                "rollback_default",
+                "disabled_unsafe",
+                f"unstable ({report['reason']}) but left on green: rollback_default is off",
+            )
+            return succeed(project, run, plan, cutover)
+    elif guardrails is not None:
+        guardrails.record("rollback_default", "enforced", "stable: nothing to switch back")
     if report["verdict"] != "stable":
         undo = switch_back(project, run, slots, plan, reason=str(report["reason"]))
         message = (
@@ -363,6 +429,15 @@ def _snapshots(project: Project, run: Run, plan: dict[str, Any]) -> None:
                 "message": snap.message,
             },
         )
+    guardrails = run.guardrails
+    if guardrails is not None and not guardrails.enabled("backup_before_write"):
+        guardrails.record("backup_before_write", "disabled_unsafe", "blue was not backed up")
+        with run.step("blue_backup") as detail:
+            detail["skipped"] = "backup_before_write off"
+            run.evidence.write_json("blue_backup.json", {"skipped": "backup_before_write off"})
+        return
+    if guardrails is not None:
+        guardrails.record("backup_before_write", "enforced", "blue backed up and verified")
     with run.step("blue_backup") as detail:
         blue_name = f"{plan['prod']}.{plan['blue']}"
         made = backup(project, blue_name)
@@ -410,8 +485,6 @@ def _prepare_green(project: Project, run: Run, slots: ProdSlots, plan: dict[str,
     report = load_green(project, run, slots, plan, freeze_blue=freeze_blue, step="green")
     previous: dict[str, Any] = {}
     if run.evidence.has("green_restore.json"):
-        import json
-
         previous = json.loads((run.evidence.dir / "green_restore.json").read_text())
     run.evidence.write_json("green_restore.json", {**previous, "final": report})
 
@@ -424,8 +497,6 @@ def _smoke_green(project: Project, run: Run, slots: ProdSlots, plan: dict[str, A
         detail.update(checks=len(checks), failed=len(failed))
         previous: dict[str, Any] = {}
         if run.evidence.has("smoke_tests.json"):
-            import json
-
             previous = json.loads((run.evidence.dir / "smoke_tests.json").read_text())
         run.evidence.write_json(
             "smoke_tests.json",
@@ -487,8 +558,6 @@ def _cutover(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any])
 
 def _copy_outage(project: Project, plan: dict[str, Any]) -> float:
     try:
-        import json
-
         data = json.loads(
             (project.config.evidence_dir / str(plan["run_id"]) / "green_restore.json").read_text()
         )

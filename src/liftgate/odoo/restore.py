@@ -31,6 +31,7 @@ from psycopg import sql
 from liftgate.artifacts.contract import ArtifactManifest
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.engine.fsops import fsync_dir
+from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
@@ -55,7 +56,9 @@ from liftgate.odoo.pgtools import (
 )
 from liftgate.odoo.snapshot import SnapshotFacts, read_counts, read_odoo_facts, read_sequences
 
-__all__ = ["RestoreNames", "RestoreResult", "restore", "restore_into"]
+__all__ = ["SKILL", "RestoreNames", "RestoreResult", "restore", "restore_into"]
+
+SKILL = "restore-odoo-environment"
 
 
 @dataclass
@@ -151,13 +154,35 @@ def restore(
 ) -> RestoreResult:
     """Restore ``artifact`` into ``env_name``; see the module docstring for the order."""
     env = resolve_env(project, env_name)
+    guardrails = Guardrails.for_skill(project, SKILL, unsafe)
+    guardrails.hold("explicit_target", f"artifact {artifact} into the named env {env.name}")
+    wants = env.neutralize if neutralize is None else neutralize
+    if env.role == "production":
+        guardrails.record("neutralize_non_production", "not_applicable", "a production env")
+    else:
+        guardrails.check(
+            "neutralize_non_production",
+            wants,
+            f"--no-neutralize asks to restore into {env.name} ({env.role}) without "
+            "neutralizing: the copy could send mail, run crons and take payments",
+            hint="turn neutralize_non_production off for restore-odoo-environment in the "
+            "project's registry override and pass --unsafe-guardrail neutralize_non_production",
+        )
+    for name, detail in (
+        ("verify_after_write", "row counts, sequences and attachments checked before the swap"),
+        ("rollback_default", "a failure before the swap drops only what the run created"),
+        ("evidence_required", "this run's evidence is sealed by MANIFEST.sha256"),
+    ):
+        guardrails.hold(name, detail)
     repo = ArtifactRepository(project.config.artifacts_dir)
     manifest = repo.load(artifact)
     with project.store.lock(lock_name(env_lock(env.name)), wait=wait):
         recover(project, target=env_lock(env.name), lock_held=True)
         admin = maintenance_connection(env)
         try:
-            return _restore_locked(project, env, repo, manifest, admin, neutralize, force)
+            return _restore_locked(
+                project, env, repo, manifest, admin, neutralize, force, guardrails
+            )
         finally:
             admin.close()
 
@@ -170,6 +195,7 @@ def _restore_locked(
     admin: psycopg.Connection[Any],
     neutralize: bool | None,
     force: bool,
+    guardrails: Guardrails,
 ) -> RestoreResult:
     info = server_info(admin)
     if info.superuser:
@@ -239,6 +265,7 @@ def _restore_locked(
             "neutralize": neutralize,
             "force": force,
         },
+        guardrails=guardrails,
     )
     try:
         return _execute(project, run, env, repo, manifest, admin, tools, names, plan)
@@ -262,6 +289,35 @@ def _restore_locked(
             summary=f"# liftgate restore {run_id}: FAIL\n\n{message}\n\nThe env was not changed.\n",
         )
         raise
+
+
+def _keep_or_drop_previous(
+    run: Run, admin: psycopg.Connection[Any], names: RestoreNames, plan: dict[str, Any]
+) -> None:
+    """restore_never_drops_first: the previous database and filestore stay for --rollback;
+    turned off (acknowledged), they are dropped after the swap — no way back then."""
+    guardrails = run.guardrails
+    if guardrails is None or not plan["replaces_existing"]:
+        if guardrails is not None:
+            guardrails.record("restore_never_drops_first", "not_applicable", "nothing replaced")
+        return
+    if guardrails.enabled("restore_never_drops_first"):
+        guardrails.record(
+            "restore_never_drops_first",
+            "enforced",
+            f"restored into a new database, swapped in; the previous kept as {names.pre_db}",
+        )
+        return
+    with run.step("drop_previous"):
+        if database_exists(admin, names.pre_db):
+            terminate_sessions(admin, names.pre_db)
+            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.pre_db)))
+        shutil.rmtree(names.pre_fs, ignore_errors=True)
+    guardrails.record(
+        "restore_never_drops_first",
+        "disabled_unsafe",
+        f"the previous database {names.pre_db} and filestore were dropped after the swap",
+    )
 
 
 def _committed(admin: psycopg.Connection[Any], names: RestoreNames) -> bool:
@@ -441,6 +497,7 @@ def _execute(
         detail["method"] = _build_filestore(repo, manifest, Path(names.new_fs))
     with run.step("swap", durable=True):
         _swap(admin, names, run)
+    _keep_or_drop_previous(run, admin, names, plan)
     with run.step("fingerprint") as detail:
         counts = {t: c for t, c in manifest.tables.items()}
         detail.update(record(env, admin, counts))
