@@ -39,9 +39,8 @@ SKILL = "stage-promote-safe"
 
 def _guardrails(project: Project, unsafe: Collection[str], target: str) -> Guardrails:
     guardrails = Guardrails.for_skill(project, SKILL, unsafe)
-    guardrails.record(
+    guardrails.hold(
         "explicit_target",
-        "enforced",
         f"target named as {target!r}: no glob, inside the project's roots, outside the state dir",
     )
     return guardrails
