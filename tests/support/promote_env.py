@@ -169,68 +169,75 @@ def make_promote_env(
     )
     (root / "data" / "filestore" / dbs["green"]).parent.mkdir(parents=True, exist_ok=True)
 
-    for name in ("blue", "staging"):
-        subprocess.run(services[name]["start"], check=True, capture_output=True, timeout=30)
-        wait_http(f"{urls[name]}/web/health", 20)
+    proxy: Haproxy | Nginx | None = None
+    try:
+        for name in ("blue", "staging"):
+            subprocess.run(services[name]["start"], check=True, capture_output=True, timeout=30)
+            wait_http(f"{urls[name]}/web/health", 20)
 
-    backends = {slot: Address(ports[slot]) for slot in ("blue", "green")}
-    proxy: Haproxy | Nginx
-    (tmp / switch).mkdir()
-    if switch == "haproxy":
-        proxy = Haproxy(tmp / "haproxy", backends, initial="blue")
-    else:
-        proxy = Nginx(tmp / "nginx", backends, initial="blue")
-    proxy.start()
-    public = f"http://127.0.0.1:{proxy.port}"
-    switch_toml = _switch_toml(proxy.switch_settings(), proxy.workdir)
+        backends = {slot: Address(ports[slot]) for slot in ("blue", "green")}
+        (tmp / switch).mkdir()
+        if switch == "haproxy":
+            proxy = Haproxy(tmp / "haproxy", backends, initial="blue")
+        else:
+            proxy = Nginx(tmp / "nginx", backends, initial="blue")
+        proxy.start()
+        public = f"http://127.0.0.1:{proxy.port}"
+        switch_toml = _switch_toml(proxy.switch_settings(), proxy.workdir)
 
-    def svc(name: str) -> str:
-        s = services[name]
-        return ", ".join(
-            f"{k} = {json.dumps(s[k])}" for k in ("start", "stop", "restart", "status")
+        def svc(name: str) -> str:
+            s = services[name]
+            return ", ".join(
+                f"{k} = {json.dumps(s[k])}" for k in ("start", "stop", "restart", "status")
+            )
+
+        smoke = f'smoke = [{{ path = "/web/login", status = 200, contains = "{smoke_text}" }}]\n'
+        config = (
+            '[project]\nroots = ["."]\n\n'
+            f'[postgres]\ndsn = "host={host} port={pg_port} user={project.role}"\n\n'
+            f'[env.staging]\nrole = "staging"\ndb = "{dbs["staging"]}"\n'
+            f'odoo_conf = "staging.conf"\nreleases = "app-staging"\nodoo_bin = "{odoo_bin}"\n'
+            f'repo = "{repo}"\nurl = "{urls["staging"]}"\nhealth_timeout = 20\n'
+            f"service = {{ {svc('staging')} }}\n" + smoke + "\n"
+            f'[env.prod]\nrole = "production"\nurl = "{public}"\nrepo = "{repo}"\n'
+            f'odoo_bin = "{odoo_bin}"\nrollback_window = "1h"\n' + smoke + "\n"
+            f"[env.prod.stability]\n{stability}\n"
+            f"[env.prod.switch]\n{switch_toml}\n"
         )
+        for slot in ("blue", "green"):
+            config += (
+                f'[env.prod.slots.{slot}]\ndb = "{dbs[slot]}"\nodoo_conf = "{slot}.conf"\n'
+                f'releases = "app-{slot}"\nurl = "{urls[slot]}"\nhealth_timeout = 20\n'
+                f"service = {{ {svc(slot)} }}\n\n"
+            )
+        (root / "liftgate.toml").write_text(config)
 
-    smoke = f'smoke = [{{ path = "/web/login", status = 200, contains = "{smoke_text}" }}]\n'
-    config = (
-        '[project]\nroots = ["."]\n\n'
-        f'[postgres]\ndsn = "host={host} port={pg_port} user={project.role}"\n\n'
-        f'[env.staging]\nrole = "staging"\ndb = "{dbs["staging"]}"\n'
-        f'odoo_conf = "staging.conf"\nreleases = "app-staging"\nodoo_bin = "{odoo_bin}"\n'
-        f'repo = "{repo}"\nurl = "{urls["staging"]}"\nhealth_timeout = 20\n'
-        f"service = {{ {svc('staging')} }}\n" + smoke + "\n"
-        f'[env.prod]\nrole = "production"\nurl = "{public}"\nrepo = "{repo}"\n'
-        f'odoo_bin = "{odoo_bin}"\nrollback_window = "1h"\n' + smoke + "\n"
-        f"[env.prod.stability]\n{stability}\n"
-        f"[env.prod.switch]\n{switch_toml}\n"
-    )
-    for slot in ("blue", "green"):
-        config += (
-            f'[env.prod.slots.{slot}]\ndb = "{dbs[slot]}"\nodoo_conf = "{slot}.conf"\n'
-            f'releases = "app-{slot}"\nurl = "{urls[slot]}"\nhealth_timeout = 20\n'
-            f"service = {{ {svc(slot)} }}\n\n"
+        # the staged commit: shop changes, deployed to staging by liftgate
+        write_module(repo, "shop", version="1.1.0", depends=("base", "mail"))
+        staged = commit(repo, "shop 1.1.0")
+        code, out = cli_json(["odoo", "deploy", "staging", "--commit", staged], root)
+        assert code == 0, out
+        env = PromoteEnv(
+            project=project,
+            root=root,
+            repo=repo,
+            odoo_bin=odoo_bin,
+            services=services,
+            urls=urls,
+            dbs=dbs,
+            proxy=proxy,
+            public_url=public,
+            first_commit=first,
+            staged_commit=staged,
         )
-    (root / "liftgate.toml").write_text(config)
-
-    # the staged commit: shop changes, deployed to staging by liftgate
-    write_module(repo, "shop", version="1.1.0", depends=("base", "mail"))
-    staged = commit(repo, "shop 1.1.0")
-    code, out = cli_json(["odoo", "deploy", "staging", "--commit", staged], root)
-    assert code == 0, out
-    env = PromoteEnv(
-        project=project,
-        root=root,
-        repo=repo,
-        odoo_bin=odoo_bin,
-        services=services,
-        urls=urls,
-        dbs=dbs,
-        proxy=proxy,
-        public_url=public,
-        first_commit=first,
-        staged_commit=staged,
-    )
-    assert git(repo, "rev-parse", "HEAD") == staged
-    return env
+        assert git(repo, "rev-parse", "HEAD") == staged
+        return env
+    except BaseException:
+        for service in services.values():
+            subprocess.run(service["stop"], check=False, capture_output=True, timeout=30)
+        if proxy is not None:
+            proxy.stop()
+        raise
 
 
 def _switch_toml(settings: dict[str, Any], workdir: Path) -> str:
