@@ -86,6 +86,8 @@ class Jobs:
         argv += with_json(cli_args)
         log_path = self.root / f"{run_id}.log"
         env = {**os.environ, RUN_ID_ENV: run_id}
+        if approval_id is not None:  # the run names the person who approved it (see promote)
+            env["LIFTGATE_APPROVAL_ID"] = approval_id
         try:
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import time
 from collections.abc import Collection
@@ -222,7 +223,8 @@ def promote(
                 summary=_summary(run, plan, "REFUSED", message),
             )
             raise GuardrailError(f"promotion of {staging_name} to {prod_name} {message}")
-        return _drive(project, run, slots, plan, approved_by=os_user() if approve else None)
+        approver = _approver(project, run_id) if approve else None
+        return _drive(project, run, slots, plan, approved_by=approver)
 
 
 def _gate(project: Project, staging: str, pre: Preconditions, guardrails: Guardrails) -> None:
@@ -288,6 +290,18 @@ def approve_run(project: Project, run_id: str, *, wait: float | None = None) -> 
         run.guardrails = Guardrails.for_skill(project, SKILL, _recorded_unsafe(run))
         _gate(project, str(plan["staging"]), pre, run.guardrails)
         return _drive(project, run, slots, plan, approved_by=os_user())
+
+
+def _approver(project: Project, run_id: str) -> str:
+    """Who approved: the person recorded on the approval this run was started for (an
+    agent's call through ``liftgate mcp``, approved with ``liftgate approve apr-...``),
+    else the OS user running the command with ``--approve``."""
+    approval_id = os.environ.pop("LIFTGATE_APPROVAL_ID", None)
+    if approval_id:
+        record = project.store.get_approval(approval_id)
+        if record is not None and record.run_id == run_id and record.approved_by:
+            return f"{record.approved_by} (approval {approval_id} at {record.approved_at})"
+    return os_user()
 
 
 def _recorded_unsafe(run: Run) -> list[str]:
