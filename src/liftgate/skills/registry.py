@@ -134,7 +134,8 @@ def _read_yaml(path: Path) -> tuple[Any, list[Violation]]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Violation(path, "registry", f"cannot be read: {exc}")]
     try:
-        return yaml.safe_load(text), []
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+        return yaml.load(text, Loader=loader), []  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
