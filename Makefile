@@ -1,7 +1,7 @@
 # liftgate developer and CI entry points.
 #
 #   make / make install   system packages (scripts/install-system.sh) + .venv with '.[dev]'
-#   make test             pytest (extra args: make test PYTEST_ARGS='-k foo -x')
+#   make test             pytest on every core (-n auto; extra args: make test PYTEST_ARGS='-k foo -x')
 #   make check            ruff lint, ruff format --check, mypy
 #   make demo             liftgate demo
 #   make bench            every benchmarks/bench_*.py
@@ -49,7 +49,7 @@ demo: install
 	'$(VENV)/bin/liftgate' demo
 
 test: install
-	'$(VENV_PY)' -m pytest $(PYTEST_ARGS)
+	'$(VENV_PY)' -m pytest -n auto $(PYTEST_ARGS)
 
 check: install
 	'$(VENV)/bin/ruff' check $(LINT_PATHS)

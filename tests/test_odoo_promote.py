@@ -37,7 +37,7 @@ SEED_FILES = {
     "final_status.json",
     "promotion_summary.md",
 }
-EXTRA_FILES = {"preconditions.json", "plan.json", "MANIFEST.sha256"}
+EXTRA_FILES = {"preconditions.json", "plan.json", "guardrails.json", "MANIFEST.sha256"}
 
 
 @pytest.fixture

@@ -41,7 +41,9 @@ def odoo(tmp_path: Path, pg_cluster: PgCluster) -> Iterator[OdooProject]:
     db = f"{p.prod_db}_imported"
     with open(p.root / "liftgate.toml", "a", encoding="utf-8") as fh:
         fh.write(
-            f'\n[env.imported]\nrole = "staging"\ndb = "{db}"\nfilestore = "data/filestore/{db}"\n'
+            # a production env: a restore into it is compared unneutralized with its source
+            f'\n[env.imported]\nrole = "production"\ndb = "{db}"\n'
+            f'filestore = "data/filestore/{db}"\n'
         )
     yield p
     # drop what the test made, so no autovacuum of it moves the cluster's WAL position later
@@ -263,7 +265,7 @@ def test_import_of_an_exported_zip_verifies_and_restores(odoo: OdooProject) -> N
     manifest = shown["manifest"]
     assert manifest["source_env"] == {
         "name": "imported",
-        "role": "staging",
+        "role": "production",
         "db": f"{odoo.prod_db}_imported",
     }
     assert manifest["filestore"]["count"] == odoo.populated.files
