@@ -76,23 +76,26 @@ def test_lock_refuses_then_wait_succeeds(proj_dir: Path) -> None:
             f"p = Project.open(cwd=__import__('pathlib').Path({str(proj_dir)!r}))\n"
             f"with p.store.lock(lock_name({str(proj_dir / 'docs/a.md')!r})):\n"
             "    print('held', flush=True)\n"
-            "    time.sleep(2)\n",
+            "    time.sleep(8)\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    code, out = cli_json(["promote", "staged/a.md", "--target", "docs/a.md"], proj_dir)
-    assert code == 4 and "holds the lock" in out["message"]
-    assert (proj_dir / "docs/a.md").read_text() == "old\n"
-    started = time.monotonic()
-    code, out = cli_json(
-        ["promote", "staged/a.md", "--target", "docs/a.md", "--wait", "30"], proj_dir
-    )
-    assert code == 0 and out["status"] == "OK"
-    assert time.monotonic() - started < 30
-    holder.wait(10)
-    holder.stdout.close()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, out = cli_json(["promote", "staged/a.md", "--target", "docs/a.md"], proj_dir)
+        assert code == 4 and "holds the lock" in out["message"]
+        assert (proj_dir / "docs/a.md").read_text() == "old\n"
+        started = time.monotonic()
+        code, out = cli_json(
+            ["promote", "staged/a.md", "--target", "docs/a.md", "--wait", "30"], proj_dir
+        )
+        assert code == 0 and out["status"] == "OK"
+        assert time.monotonic() - started < 30
+    finally:
+        holder.wait(30)
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 def test_secret_canary_never_written(proj_dir: Path) -> None:

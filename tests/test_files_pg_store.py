@@ -72,21 +72,24 @@ def test_advisory_lock_blocks_second_promotion(proj_dir: Path, pg_dsn: str) -> N
             f"p = Project.open(cwd=pathlib.Path({str(proj_dir)!r}))\n"
             f"with p.store.lock(lock_name({str(proj_dir / 'docs/a.md')!r})):\n"
             "    print('held', flush=True)\n"
-            "    time.sleep(1.5)\n",
+            "    time.sleep(8)\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    code, out = cli_json(["promote", "staged/a.md", "--target", "docs/a.md"], proj_dir)
-    assert code == 4 and "holds the lock" in out["message"]
-    assert CANARY not in str(out)
-    code, out = cli_json(
-        ["promote", "staged/a.md", "--target", "docs/a.md", "--wait", "30"], proj_dir
-    )
-    assert code == 0, out
-    holder.wait(10)
-    holder.stdout.close()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, out = cli_json(["promote", "staged/a.md", "--target", "docs/a.md"], proj_dir)
+        assert code == 4 and "holds the lock" in out["message"]
+        assert CANARY not in str(out)
+        code, out = cli_json(
+            ["promote", "staged/a.md", "--target", "docs/a.md", "--wait", "30"], proj_dir
+        )
+        assert code == 0, out
+    finally:
+        holder.wait(30)
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 def test_crash_recovery_with_postgres_store(proj_dir: Path, pg_dsn: str) -> None:
