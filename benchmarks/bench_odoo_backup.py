@@ -53,7 +53,16 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 import liftgate
-from benchlib import REPO, BenchError, git_state, median, show, unescape_mount
+from benchlib import (
+    REPO,
+    BenchError,
+    check_env_args,
+    env_parser,
+    git_state,
+    median,
+    show,
+    unescape_mount,
+)
 from benchlib import print_table as print_cells
 from liftgate.artifacts.blobs import BlobStore
 from liftgate.artifacts.repository import ArtifactRepository
@@ -951,30 +960,16 @@ def print_table(rows: list[Row]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        help="database and filestore size: 1 = ~750 MB + 10,000 files (~300 MB); 0.1 quick",
+    parser = env_parser(
+        __doc__, quick="0.1", repeats_help="timed runs per side (default 2; medians)"
     )
-    parser.add_argument(
-        "--repeats", type=int, default=2, help="timed runs per side (default 2; medians)"
-    )
-    parser.add_argument(
-        "--dir", default=None, help="folder to work in (default: a disk-backed folder)"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
         "--profile",
         action="store_true",
         help="split the liftgate side's time for every figure, not only those missing the goal",
     )
     args = parser.parse_args(argv)
-    if args.scale <= 0:
-        parser.error("--scale must be positive")
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    check_env_args(parser, args)
     return args
 
 

@@ -40,7 +40,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,7 +68,7 @@ from bench_odoo_backup import (
     secs,
     timed_steps,
 )
-from benchlib import REPO, BenchError, git_state, median, show
+from benchlib import REPO, BenchError, check_env_args, env_parser, git_state, median, show
 from benchlib import print_table as print_cells
 from liftgate.engine import fsops
 from liftgate.engine.fsops import fsync_dir, link_or_copy_tree
@@ -84,20 +83,11 @@ from liftgate.switch import Slot, TrafficSwitch, make_switch, other
 sys.path.insert(0, str(REPO / "tests"))
 from odoo_standin import (
     LOGFILE_NAME,
-    commit,
-    free_port,
     http_json,
-    make_addons_repo,
-    run_odoo_bin,
-    wait_http,
-    write_module,
-    write_odoo_bin,
-    write_odoo_conf,
-    write_service,
 )
 from support.odoo_project import OdooProject
-from support.promote_env import Address, PromoteEnv, _release, _switch_toml
-from support.proxies import Haproxy, TrafficClient
+from support.promote_env import PromoteEnv, build_promote_env
+from support.proxies import TrafficClient
 
 COPY_GOAL = 1.2  # liftgate template copy / (CREATE DATABASE ... TEMPLATE + cp -al)
 FREEZE_SLACK_S = 1.0  # freeze <= copy + module update + smoke tests + 1 s
@@ -105,7 +95,6 @@ SWITCH_GOAL_MS = 50.0  # activate() p50
 ROLLBACK_GOAL_S = 1.0  # seconds_to_blue
 CUTOVERS = 10
 CLIENT_PATH = "/web/health"
-STABILITY = 'window = "2s"\ninterval = "0.2s"\nmax_error_rate = 0.2\n'
 # the steps of a promotion that run while blue is frozen (journal names, in order)
 FROZEN_STEPS = ("green_copy", "green_update", "green_start", "smoke", "cutover")
 
@@ -126,148 +115,36 @@ def p95(values: Sequence[float]) -> float:
 
 
 def make_env(s: Setup) -> PromoteEnv:
-    """``support.promote_env.make_promote_env`` on ``build``'s large database: the same
-    layout, services, proxy and liftgate.toml (rebuilt here because that helper makes its
-    own small database)."""
+    """``support.promote_env.build_promote_env`` (the tests' production with slots behind
+    HAProxy, staging deployed by liftgate) on ``build``'s large database."""
     started = time.perf_counter()
-    tmp, root, cluster = s.work, s.project, s.cluster
-    blue_db = s.prod_db
-    dbs = {"blue": blue_db, "green": f"{blue_db}_green", "staging": f"{blue_db}_stg"}
-    filestores = root / "data" / "filestore"
     project = OdooProject(
-        root=root,
-        cluster=cluster,
+        root=s.project,
+        cluster=s.cluster,
         role=s.role,
-        prod_db=blue_db,
-        staging_db=dbs["staging"],
+        prod_db=s.prod_db,
+        staging_db=f"{s.prod_db}_stg",
         prod_filestore=s.prod_fs,
-        staging_filestore=filestores / dbs["staging"],
+        staging_filestore=s.prod_fs.parent / f"{s.prod_db}_stg",
         populated=s.populated,
     )
-    host, pg_port = str(cluster.socket_dir), cluster.port
-
-    repo = make_addons_repo(tmp / "addons")
-    write_module(repo, "shop", version="1.0.0", depends=("base", "mail"))
-    write_module(repo, "shop_extra", version="1.0.0", depends=("shop",))
-    first = commit(repo, "shop 1.0.0")
-
-    odoo_bin = write_odoo_bin(tmp / "bin")
-    ports = {name: free_port() for name in ("blue", "green", "staging")}
-    confs: dict[str, Path] = {}
-    services: dict[str, dict[str, list[str]]] = {}
-    for name in ("blue", "green", "staging"):
-        confs[name] = write_odoo_conf(
-            root / f"{name}.conf",
-            host=host,
-            port=pg_port,
-            user=s.role,
-            password=None,
-            db=dbs[name],
-            addons_path=[root / f"app-{name}" / "current"],
-            data_dir=root / "data",
-            http_port=ports[name],
-        )
-        services[name] = write_service(
-            tmp / f"svc-{name}", odoo_bin, confs[name], http_port=ports[name]
-        )
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-
-    # blue runs the first commit with shop installed
-    _release(root / "app-blue", repo, first)
-    done = run_odoo_bin(
-        odoo_bin, "-c", str(confs["blue"]), "-i", "shop,shop_extra", "--stop-after-init"
-    )
-    if done.returncode != 0:
-        raise BenchError(f"installing shop on blue failed:\n{done.stdout}{done.stderr}")
-    # staging: a copy of production, then deployed by liftgate
-    copy_started = time.perf_counter()
-    with psycopg.connect(cluster.dsn, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
-                sql.Identifier(dbs["staging"]), sql.Identifier(blue_db), sql.Identifier(s.role)
-            )
-        )
-    link_or_copy_tree(s.prod_fs, filestores / dbs["staging"])
-    staging_copy_s = time.perf_counter() - copy_started
-
-    for name in ("blue", "staging"):
-        subprocess.run(services[name]["start"], check=True, capture_output=True, timeout=30)
-        wait_http(f"{urls[name]}/web/health", 20)
-
-    backends = {slot: Address(ports[slot]) for slot in ("blue", "green")}
-    (tmp / "haproxy").mkdir()
-    proxy = Haproxy(tmp / "haproxy", backends, initial="blue")
-    proxy.start()
-    env: PromoteEnv | None = None
-    try:
-        public = f"http://127.0.0.1:{proxy.port}"
-        switch_toml = _switch_toml(proxy.switch_settings(), proxy.workdir)
-
-        def svc(name: str) -> str:
-            argvs = services[name]
-            return ", ".join(
-                f"{k} = {json.dumps(argvs[k])}" for k in ("start", "stop", "restart", "status")
-            )
-
-        smoke = '[{ path = "/web/login", status = 200, contains = "Odoo" }]'
-        config = (
-            '[project]\nroots = ["."]\n\n'
-            f'[postgres]\ndsn = "host={host} port={pg_port} user={s.role}"\n\n'
-            f'[env.staging]\nrole = "staging"\ndb = "{dbs["staging"]}"\n'
-            f'odoo_conf = "staging.conf"\nreleases = "app-staging"\nodoo_bin = "{odoo_bin}"\n'
-            f'repo = "{repo}"\nurl = "{urls["staging"]}"\nhealth_timeout = 20\n'
-            f"service = {{ {svc('staging')} }}\nsmoke = {smoke}\n\n"
-            f'[env.prod]\nrole = "production"\nurl = "{public}"\nrepo = "{repo}"\n'
-            f'odoo_bin = "{odoo_bin}"\nrollback_window = "1h"\nsmoke = {smoke}\n\n'
-            f"[env.prod.stability]\n{STABILITY}\n"
-            f"[env.prod.switch]\n{switch_toml}\n"
-        )
-        for slot in ("blue", "green"):
-            config += (
-                f'[env.prod.slots.{slot}]\ndb = "{dbs[slot]}"\nodoo_conf = "{slot}.conf"\n'
-                f'releases = "app-{slot}"\nurl = "{urls[slot]}"\nhealth_timeout = 20\n'
-                f"service = {{ {svc(slot)} }}\n\n"
-            )
-        (root / "liftgate.toml").write_text(config, encoding="utf-8")
-
-        env = PromoteEnv(
-            project=project,
-            root=root,
-            repo=repo,
-            odoo_bin=odoo_bin,
-            services=services,
-            urls=urls,
-            dbs=dbs,
-            proxy=proxy,
-            public_url=public,
-            first_commit=first,
-            staged_commit="",
-        )
-        # the staged commit: shop changes, deployed to staging by liftgate
-        write_module(repo, "shop", version="1.1.0", depends=("base", "mail"))
-        env.staged_commit = commit(repo, "shop 1.1.0")
-        deploy = lg_argv("odoo", "deploy", "staging", "--commit", env.staged_commit, "--json")
-        deploy_s, _ = lg_run(deploy, root)
-    except BaseException:
-        if env is not None:
-            env.stop()
-        else:
-            for service in services.values():
-                subprocess.run(service["stop"], check=False, capture_output=True, timeout=30)
-            proxy.stop()
-        raise
-    with psycopg.connect(cluster.dsn, autocommit=True) as admin:
+    env = build_promote_env(s.work, project)
+    with psycopg.connect(s.cluster.dsn, autocommit=True) as admin:
         admin.execute("CHECKPOINT")
     os.sync()
+    proxy = env.proxy
     print(
-        f"  production made in {secs(time.perf_counter() - started)}: staging = CREATE DATABASE "
-        f"{dbs['staging']} TEMPLATE {blue_db} + hard-linked filestore ({secs(staging_copy_s)}),"
+        f"  production made in {secs(time.perf_counter() - started)} by "
+        "tests/support/promote_env.build_promote_env: staging = CREATE DATABASE "
+        f"{env.dbs['staging']} TEMPLATE {env.dbs['blue']} + hard-linked filestore, then "
+        f"liftgate odoo deploy of commit {env.staged_commit[:12]}"
     )
-    print(f"    then `{show(deploy[1:])}` of commit {env.staged_commit[:12]} ({secs(deploy_s)})")
-    print(f"  HAProxy {proxy.binary} on {public}: backend {proxy.backend} = blue {urls['blue']},")
-    print(f"    green {urls['green']}; runtime API {proxy.socket}; blue active")
-    print(f"  slots: blue db {dbs['blue']}, green db {dbs['green']}; staging db {dbs['staging']}")
-    print(f"  Odoo server stand-in (tests/odoo_standin) as odoo-bin: {odoo_bin}")
+    print(f"  HAProxy on {env.public_url}: blue {env.urls['blue']}, green {env.urls['green']}")
+    print(
+        f"  slots: blue db {env.dbs['blue']}, green db {env.dbs['green']}; "
+        f"staging db {env.dbs['staging']}; runtime API {proxy.switch_settings()['socket']}"
+    )
+    print(f"  Odoo server stand-in (tests/odoo_standin) as odoo-bin: {env.odoo_bin}")
     return env
 
 
@@ -800,20 +677,9 @@ def print_table(rows: list[Row]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        help="database and filestore size: 1 = ~750 MB + 10,000 files (~300 MB); 0.02 quick",
+    parser = env_parser(
+        __doc__, quick="0.02", repeats_help="timed runs per side of [1] (default 2; medians)"
     )
-    parser.add_argument(
-        "--repeats", type=int, default=2, help="timed runs per side of [1] (default 2; medians)"
-    )
-    parser.add_argument(
-        "--dir", default=None, help="folder to work in (default: a disk-backed folder)"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
         "--no-dump-promotion",
         action="store_true",
@@ -825,10 +691,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="split the filestore copy's time of [1] even when the copy meets its goal",
     )
     args = parser.parse_args(argv)
-    if args.scale <= 0:
-        parser.error("--scale must be positive")
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    check_env_args(parser, args)
     return args
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import shutil
 import statistics
@@ -59,3 +60,27 @@ def git_state() -> str:
         check=False,
     ).stdout.splitlines()
     return f"{head or '?'}" + (f" + {len(dirty)} uncommitted change(s) under src/" if dirty else "")
+
+
+def env_parser(doc: str | None, *, quick: str, repeats_help: str) -> argparse.ArgumentParser:
+    """The options of the benchmarks that build the ~750 MB Odoo environment."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help=f"database and filestore size: 1 = ~750 MB + 10,000 files (~300 MB); {quick} quick",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help=repeats_help)
+    parser.add_argument(
+        "--dir", default=None, help="folder to work in (default: a disk-backed folder)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    return parser
+
+
+def check_env_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.scale <= 0:
+        parser.error("--scale must be positive")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")

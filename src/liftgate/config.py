@@ -227,14 +227,6 @@ class StabilitySettings(_Model):
             raise ValueError("stability window and interval must be positive")
         return self
 
-    @property
-    def window_seconds(self) -> float:
-        return parse_duration(self.window)
-
-    @property
-    def interval_seconds(self) -> float:
-        return parse_duration(self.interval)
-
 
 class EnvSettings(CodeSettings):
     """``[env.NAME]``: one Odoo environment (database + filestore, and its code and service)."""

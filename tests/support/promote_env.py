@@ -32,7 +32,7 @@ from support.odoo_project import OdooProject, make_odoo_project
 from support.proxies import Haproxy, Nginx
 from support.tree import cli_json, run_cli
 
-__all__ = ["Address", "PromoteEnv", "make_promote_env"]
+__all__ = ["STABILITY", "Address", "PromoteEnv", "build_promote_env", "make_promote_env"]
 
 
 @dataclass(frozen=True)
@@ -103,17 +103,37 @@ def _release(root: Path, repo: Path, sha: str) -> None:
     releases.switch(sha)
 
 
+STABILITY = 'window = "2s"\ninterval = "0.2s"\nmax_error_rate = 0.2\n'
+
+
 def make_promote_env(
     tmp: Path,
     cluster: PgCluster,
     *,
     switch: str = "haproxy",
-    stability: str = 'window = "2s"\ninterval = "0.2s"\nmax_error_rate = 0.2\n',
+    stability: str = STABILITY,
     smoke_text: str = "Odoo",
     partners: int = 60,
 ) -> PromoteEnv:
-    root = tmp / "proj"
-    project = make_odoo_project(root, cluster, partners=partners, attachments=8)
+    """A new sample database (``partners`` rows) made into production; see build_promote_env."""
+    project = make_odoo_project(tmp / "proj", cluster, partners=partners, attachments=8)
+    return build_promote_env(
+        tmp, project, switch=switch, stability=stability, smoke_text=smoke_text
+    )
+
+
+def build_promote_env(
+    tmp: Path,
+    project: OdooProject,
+    *,
+    switch: str = "haproxy",
+    stability: str = STABILITY,
+    smoke_text: str = "Odoo",
+) -> PromoteEnv:
+    """``project``'s populated database becomes blue; a staging copy is deployed by
+    liftgate; blue and staging are served by the stand-in, blue and green sit behind the
+    proxy, and ``project.root/liftgate.toml`` describes it all."""
+    root, cluster = project.root, project.cluster
     blue_db = project.prod_db
     dbs = {
         "blue": blue_db,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from liftgate.cli.context import open_project
+from liftgate.cli.options import JsonOpt, UnsafeOpt
 from liftgate.cli.output import emit, escape, guarded, out
 
 if TYPE_CHECKING:
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["artifacts_app", "register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
 
 artifacts_app = typer.Typer(
     help="Backups of Odoo environments: list, show, verify and prune.", no_args_is_help=True
@@ -159,14 +159,7 @@ def prune(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")
     ] = False,
-    unsafe: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--unsafe-guardrail",
-            metavar="NAME",
-            help="Acknowledge that the project's registry override weakens this guardrail.",
-        ),
-    ] = None,
+    unsafe: UnsafeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove the artifacts the retention policy does not keep, then unreferenced blobs.

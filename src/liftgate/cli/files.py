@@ -7,29 +7,15 @@ from typing import Annotated, Any
 import typer
 
 from liftgate.cli.context import open_project
+from liftgate.cli.options import JsonOpt, UnsafeOpt, WaitOpt
 from liftgate.cli.output import emit, escape, guarded, out
 from liftgate.files.result import FileResult
-from liftgate.requests import FilePromoteRequest, FileRollbackRequest, build
 
 __all__ = ["register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Overwrite a target that was edited by hand since.")
-]
-WaitOpt = Annotated[
-    float | None,
-    typer.Option("--wait", metavar="SECONDS", help="Wait this long for the target's lock."),
-]
-UnsafeOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--unsafe-guardrail",
-        metavar="NAME",
-        help="Accept guardrail NAME weakened by the project's override registry, for this "
-        "call (a person's decision, recorded in the evidence); repeatable.",
-    ),
 ]
 
 
@@ -74,6 +60,8 @@ def register(app: typer.Typer) -> None:
         """Promote a staged file or folder into its live place, with a backup."""
 
         def body() -> None:
+            from liftgate.requests import FilePromoteRequest, build
+
             request = build(
                 FilePromoteRequest,
                 staged=staged,
@@ -102,6 +90,8 @@ def register(app: typer.Typer) -> None:
         """Undo the most recent promotion of a target (repeat to go further back)."""
 
         def body() -> None:
+            from liftgate.requests import FileRollbackRequest, build
+
             request = build(
                 FileRollbackRequest,
                 target=target,

@@ -11,36 +11,15 @@ from typing import Annotated, Any
 import typer
 
 from liftgate.cli.context import open_project
+from liftgate.cli.options import JsonOpt, UnsafeOpt, WaitOpt
 from liftgate.cli.output import emit, guarded
 from liftgate.errors import UsageError
-from liftgate.requests import (
-    BackupRequest,
-    DeployRequest,
-    PromoteRequest,
-    RestoreRequest,
-    build,
-)
 
 __all__ = ["odoo_app", "register"]
 
 odoo_app = typer.Typer(
     help="Odoo environments: backup, restore, deploy, status.", no_args_is_help=True
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
-WaitOpt = Annotated[
-    float | None,
-    typer.Option("--wait", metavar="SECONDS", help="Wait this long for the env's lock."),
-]
-UnsafeOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--unsafe-guardrail",
-        metavar="NAME",
-        help="Accept guardrail NAME weakened by the project's override registry, for this "
-        "call (a person's decision, recorded in the evidence); repeatable.",
-    ),
-]
 
 
 @contextmanager
@@ -80,6 +59,8 @@ def backup_cmd(
     """Back up an env's database and filestore together into a verified artifact."""
 
     def body() -> None:
+        from liftgate.requests import BackupRequest, build
+
         request = build(
             BackupRequest, env=env, strict=strict, wait=wait, unsafe_guardrails=unsafe or []
         )
@@ -130,6 +111,8 @@ def restore_cmd(
             emit(rollback_restore(project, rollback, wait=wait).as_dict(), as_json)
         if artifact is None or env is None:
             raise UsageError("name the artifact and the environment: restore ARTIFACT --env ENV")
+        from liftgate.requests import RestoreRequest, build
+
         request = build(
             RestoreRequest,
             artifact=artifact,
@@ -231,6 +214,8 @@ def deploy_cmd(
 
     def body() -> None:
         names = [m.strip() for m in (install or "").split(",") if m.strip()]
+        from liftgate.requests import DeployRequest, build
+
         request = build(
             DeployRequest,
             env=env,
@@ -356,6 +341,8 @@ def promote_cmd(
     """Promote staging's deployed commit to production's inactive slot and cut over."""
 
     def body() -> None:
+        from liftgate.requests import PromoteRequest, build
+
         request = build(
             PromoteRequest,
             staging=staging,

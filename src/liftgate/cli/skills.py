@@ -9,12 +9,12 @@ from typing import Annotated, Any
 import typer
 
 from liftgate.cli.context import open_project
+from liftgate.cli.options import JsonOpt
 from liftgate.cli.output import emit, escape, guarded, out
 from liftgate.errors import VerificationError
 
 __all__ = ["register", "skills_app"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
 
 skills_app = typer.Typer(
     help="Skills for agents (SKILL.md + registry): list, show, check.", no_args_is_help=True

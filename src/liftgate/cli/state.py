@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from liftgate.cli.context import open_project
+from liftgate.cli.options import JsonOpt, WaitOpt
 from liftgate.cli.output import emit, escape, guarded, out
 from liftgate.engine.evidence import verify_bundle
 from liftgate.engine.project import Project
@@ -19,7 +20,6 @@ from liftgate.store.base import RunRecord
 
 __all__ = ["register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")]
 
 history_app = typer.Typer(help="The hash-chained history of every promotion and rollback.")
 runs_app = typer.Typer(help="Runs recorded in the ops store.", no_args_is_help=True)
@@ -74,10 +74,7 @@ def register(app: typer.Typer) -> None:
                 help="A run waiting for approval, or an approval an agent asked for (apr-...).",
             ),
         ],
-        wait: Annotated[
-            float | None,
-            typer.Option("--wait", metavar="SECONDS", help="Wait this long for the lock."),
-        ] = None,
+        wait: WaitOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Approve (a person: the OS user and time are recorded) a paused run, which goes on,

@@ -19,7 +19,7 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from liftgate.errors import OperationError
@@ -255,50 +255,55 @@ def _copy_user_space(src_fd: int, dst_fd: int) -> int:
     return total
 
 
+def _walk(root: str, prefix: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative path, path, lstat) of every entry below ``root``, not ``root`` itself:
+    parents before their children, siblings by name — the order of the relative paths'
+    parts, produced directly by a sorted depth-first walk on plain strings (a folder of
+    many thousand files is walked without a Path object per entry)."""
+    with os.scandir(root) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        rel = prefix + entry.name
+        st = entry.stat(follow_symlinks=False)
+        yield rel, entry.path, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(entry.path, rel + "/")
+
+
 def _walk_sorted(root: Path) -> list[tuple[Path, os.stat_result]]:
     """Every entry below ``root`` (not ``root`` itself), parents before children, sorted."""
-    out: list[tuple[Path, os.stat_result]] = []
-    stack = [root]
-    while stack:
-        current = stack.pop()
-        entries = sorted(os.scandir(current), key=lambda e: e.name, reverse=True)
-        for entry in entries:
-            path = Path(entry.path)
-            st = entry.stat(follow_symlinks=False)
-            out.append((path, st))
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(path)
-    out.sort(key=lambda item: item[0].relative_to(root).parts)
-    return out
+    return [(Path(path), st) for _, path, st in _walk(str(root))]
 
 
-def _rebuild_tree(src: Path, dst: Path, put_file: Callable[[Path, Path, int], None]) -> None:
+def _rebuild_tree(src: Path, dst: Path, put_file: Callable[[str, str, int], None]) -> None:
     """Recreate folder ``src`` at the new path ``dst``: folders and symlinks as they are,
     each regular file through ``put_file(source, destination, mode)``; folders fsynced."""
     os.mkdir(dst, 0o700)
-    dirs: list[tuple[Path, int]] = [(dst, stat.S_IMODE(os.stat(src).st_mode))]
-    for path, st in _walk_sorted(src):
-        target = dst / path.relative_to(src)
-        if stat.S_ISDIR(st.st_mode):
+    base = str(dst)
+    dirs: list[tuple[str, int]] = [(base, stat.S_IMODE(os.stat(src).st_mode))]
+    for rel, path, st in _walk(str(src)):
+        target = os.path.join(base, rel)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
             os.mkdir(target, 0o700)
-            dirs.append((target, stat.S_IMODE(st.st_mode)))
-        elif stat.S_ISREG(st.st_mode):
-            put_file(path, target, stat.S_IMODE(st.st_mode))
-        elif stat.S_ISLNK(st.st_mode):
+            dirs.append((target, stat.S_IMODE(mode)))
+        elif stat.S_ISREG(mode):
+            put_file(path, target, stat.S_IMODE(mode))
+        elif stat.S_ISLNK(mode):
             os.symlink(os.readlink(path), target)
         else:
             raise OperationError(f"{path} is not a regular file, folder or symlink")
     for folder, perm in reversed(dirs):
         os.chmod(folder, perm)
-        fsync_dir(folder)
+        fsync_dir(Path(folder))
 
 
 def copy_tree_durable(src: Path, dst: Path) -> None:
     """Copy directory ``src`` to a new directory ``dst``: files, folders and symlinks, with
     their permission bits; everything fsynced, folders included."""
 
-    def put(path: Path, target: Path, mode: int) -> None:
-        copy_file_durable(path, target, mode=mode)
+    def put(path: str, target: str, mode: int) -> None:
+        copy_file_durable(Path(path), Path(target), mode=mode)
 
     _rebuild_tree(src, dst, put)
 
@@ -317,7 +322,7 @@ def fsync_tree(root: Path) -> None:
     fsync_dir(root)
 
 
-def link_or_copy_file(src: Path, dst: Path) -> str:
+def link_or_copy_file(src: str | Path, dst: str | Path) -> str:
     """Make ``dst`` a hard link of ``src`` (O(1)); copy when linking is impossible.
 
     Returns ``"link"`` or ``"copy"``.
@@ -328,7 +333,7 @@ def link_or_copy_file(src: Path, dst: Path) -> str:
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
             raise
-    copy_file_durable(src, dst)
+    copy_file_durable(Path(src), Path(dst))
     return "copy"
 
 
@@ -336,7 +341,7 @@ def link_or_copy_tree(src: Path, dst: Path) -> str:
     """Rebuild directory ``src`` at ``dst`` with hard links to its files; copies if needed."""
     methods: set[str] = set()
 
-    def put(path: Path, target: Path, mode: int) -> None:
+    def put(path: str, target: str, mode: int) -> None:
         methods.add(link_or_copy_file(path, target))
 
     _rebuild_tree(src, dst, put)

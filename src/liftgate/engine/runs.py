@@ -81,6 +81,7 @@ class Run:
         self._steps: list[StepRecord] | None = None
         self._pending: list[PendingStep] = []
         self.guardrails: Guardrails | None = None
+        self._guardrails_written: dict[str, Any] | None = None
 
     @property
     def run_id(self) -> str:
@@ -138,8 +139,7 @@ class Run:
         run = cls(project, record, evidence)
         run._steps = []
         run.guardrails = guardrails
-        if guardrails is not None:
-            evidence.write_json("guardrails.json", guardrails.as_json())
+        run.write_guardrails()
         return run
 
     @classmethod
@@ -162,6 +162,16 @@ class Run:
         if not evidence.has("plan.json"):
             evidence.write_json("plan.json", record.plan)
         return cls(project, record, evidence)
+
+    def write_guardrails(self) -> None:
+        """``guardrails.json``: written at the start (an interrupted run keeps it) and
+        rewritten at the end only when outcomes were recorded in between."""
+        if self.guardrails is None:
+            return
+        data = self.guardrails.as_json()
+        if data != self._guardrails_written:
+            self.evidence.write_json("guardrails.json", data)
+            self._guardrails_written = data
 
     # journal ----------------------------------------------------------------
     def journal(self) -> list[StepRecord]:
@@ -251,8 +261,7 @@ class Run:
                 self.evidence.write_json(name, data)
             else:
                 inline[name] = data
-        if self.guardrails is not None:  # with the outcomes recorded since the start
-            self.evidence.write_json("guardrails.json", self.guardrails.as_json())
+        self.write_guardrails()  # again only if outcomes were recorded since the start
         self.evidence.write_text(self.evidence.summary_name, summary)
         self.evidence.write_json(
             "final_status.json",

@@ -28,18 +28,13 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.config import CodeSettings, EnvSettings, ServiceCommands, SmokeCheck
-from liftgate.engine.fsops import link_or_copy_tree
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
@@ -52,13 +47,12 @@ from liftgate.errors import (
     UsageError,
     VerificationError,
 )
-from liftgate.odoo import enterprise, modulehash
+from liftgate.odoo import enterprise, modulehash, slotcopy
 from liftgate.odoo.backup import backup, env_lock
 from liftgate.odoo.deployundo import DeployNames, finish_deploy, undo_deploy
 from liftgate.odoo.env import OdooEnv, resolve_env
 from liftgate.odoo.gitsource import GitSource
 from liftgate.odoo.manifest import ModuleManifest, full_version, scan_addons
-from liftgate.odoo.pgtools import terminate_sessions
 from liftgate.odoo.releases import Releases
 from liftgate.odoo.restore import maintenance_connection
 from liftgate.odoo.service import is_running, run_command, run_smoke, wait_health
@@ -664,48 +658,21 @@ def _make_way_back(
                 f"the backup taken before the deploy does not verify: {problems[0]}"
             )
         detail["backup"] = {"artifact_id": result.artifact_id, "run_id": result.run_id}
-    started = time.monotonic()
     admin = maintenance_connection(env)
     try:
-        _copy_database(admin, env.db, names.copy_db)
+        detail["db_copy"] = {
+            "name": names.copy_db,
+            **slotcopy.copy_template(admin, env.db, names.copy_db).as_dict(),
+        }
     finally:
         admin.close()
-    detail["db_copy"] = {"name": names.copy_db, "seconds": round(time.monotonic() - started, 3)}
-    started = time.monotonic()
-    if env.filestore.is_dir():
-        method = link_or_copy_tree(env.filestore, Path(names.copy_fs))
-        detail["filestore_copy"] = {
-            "path": names.copy_fs,
-            "method": method,
-            "seconds": round(time.monotonic() - started, 3),
-        }
-    else:
-        detail["filestore_copy"] = None
+    detail["filestore_copy"] = (
+        {"path": names.copy_fs, **slotcopy.copy_filestore(env.filestore, Path(names.copy_fs))}
+        if env.filestore.is_dir()
+        else None
+    )
     run.evidence.write_json("backup.json", detail)
     return detail
-
-
-def _copy_database(admin: psycopg.Connection[Any], db: str, copy: str) -> None:
-    """``CREATE DATABASE copy TEMPLATE db``: needs ``db`` without sessions, so retried."""
-    strategy = (
-        sql.SQL(" STRATEGY FILE_COPY") if admin.info.server_version >= 150000 else sql.SQL("")
-    )
-    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}{}").format(
-        sql.Identifier(copy), sql.Identifier(db), strategy
-    )
-    for attempt in range(20):
-        terminate_sessions(admin, db)
-        try:
-            admin.execute(statement)
-            return
-        except psycopg.errors.ObjectInUse:
-            time.sleep(0.1 * (attempt + 1))
-        except psycopg.Error as exc:
-            raise OperationError(f"cannot copy database {db}: {exc}".strip()) from None
-    raise OperationError(
-        f"cannot copy database {db}: other sessions kept reconnecting to it; stop its service "
-        "(configure service.stop) and try again"
-    )
 
 
 def verify_versions(env: OdooEnv, plan: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,19 +9,20 @@ on the old code when it had been running.
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from liftgate.config import ServiceCommands
 from liftgate.engine.project import Project
 from liftgate.engine.runs import Run
+from liftgate.odoo import slotcopy
 from liftgate.odoo.env import OdooEnv, resolve_env
-from liftgate.odoo.pgtools import database_exists, rename_database, terminate_sessions
+from liftgate.odoo.pgtools import (
+    database_exists,
+    rename_database,
+    run_db_name,
+)
 from liftgate.odoo.releases import Releases
 from liftgate.odoo.restore import maintenance_connection
 from liftgate.odoo.service import run_command, wait_health
@@ -42,13 +43,11 @@ class DeployNames:
 
     @classmethod
     def make(cls, env: OdooEnv, run_id: str) -> DeployNames:
-        suffix = run_id.replace("-", "")[-12:]
-        stem = env.db[: 63 - len(suffix) - 5]
         fs = env.filestore
         return cls(
             db=env.db,
-            copy_db=f"{stem}_lgd_{suffix}",
-            failed_db=f"{stem}_lgf_{suffix}",
+            copy_db=run_db_name(env.db, "lgd", run_id),
+            failed_db=run_db_name(env.db, "lgf", run_id),
             filestore=str(fs),
             copy_fs=str(fs.parent / f".{fs.name}.lg-back-{run_id}"),
             failed_fs=str(fs.parent / f".{fs.name}.lg-failed-{run_id}"),
@@ -64,8 +63,7 @@ def finish_deploy(
     with run.step("cleanup") as detail:
         admin = maintenance_connection(env)
         try:
-            if database_exists(admin, names.copy_db):
-                admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.copy_db)))
+            slotcopy.drop_database(admin, names.copy_db)
         finally:
             admin.close()
         shutil.rmtree(names.copy_fs, ignore_errors=True)
@@ -133,34 +131,13 @@ def _database_back(env: OdooEnv, names: DeployNames, update_started: bool) -> No
             return
         if update_started:
             if database_exists(admin, names.db):
-                _retrying(
-                    admin, names.db, lambda: rename_database(admin, names.db, names.failed_db)
-                )
+                rename_database(admin, names.db, names.failed_db, end_sessions=True)
             rename_database(admin, names.copy_db, names.db)
-            _retrying(
-                admin,
-                names.failed_db,
-                lambda: admin.execute(
-                    sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.failed_db))
-                ),
-            )
+            slotcopy.drop_database(admin, names.failed_db)
         else:
-            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.copy_db)))
+            slotcopy.drop_database(admin, names.copy_db)
     finally:
         admin.close()
-
-
-def _retrying(admin: psycopg.Connection[Any], db: str, action: Any) -> None:
-    """Run ``action`` on ``db`` once its sessions are ended (a client may reconnect)."""
-    for attempt in range(20):
-        terminate_sessions(admin, db)
-        try:
-            action()
-            return
-        except psycopg.errors.ObjectInUse:
-            if attempt == 19:
-                raise
-            time.sleep(0.1 * (attempt + 1))
 
 
 def _filestore_back(names: DeployNames, update_started: bool) -> None:

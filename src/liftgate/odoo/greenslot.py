@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from liftgate.engine.project import Project
 from liftgate.engine.runs import Run
 from liftgate.errors import (
@@ -40,7 +38,11 @@ from liftgate.odoo.enterprise import check as enterprise_check
 from liftgate.odoo.env import OdooEnv, resolve_env
 from liftgate.odoo.gitsource import GitSource
 from liftgate.odoo.manifest import scan_addons
-from liftgate.odoo.pgtools import database_exists, rename_database, terminate_sessions
+from liftgate.odoo.pgtools import (
+    database_exists,
+    rename_database,
+    run_db_name,
+)
 from liftgate.odoo.prodslots import ProdSlots, Slot
 from liftgate.odoo.restore import maintenance_connection, restore_into
 from liftgate.odoo.service import run_command, wait_health
@@ -48,10 +50,8 @@ from liftgate.odoo.update import build_argv, run_update
 
 __all__ = [
     "GreenNames",
-    "admin_connection",
     "load_green",
     "start_service",
-    "step_detail",
     "stop_service",
     "teardown_green",
 ]
@@ -72,31 +72,24 @@ class GreenNames:
 
     @classmethod
     def make(cls, green: OdooEnv, run_id: str) -> GreenNames:
-        suffix = run_id.replace("-", "")[-12:]
-        stem = green.db[: 63 - len(suffix) - 5]
         fs = green.filestore
         return cls(
             db=green.db,
             filestore=str(fs),
-            aside_db=f"{stem}_old_{suffix}",
+            aside_db=run_db_name(green.db, "old", run_id),
             aside_fs=str(fs.parent / f".{fs.name}.old-{run_id}"),
-            kept_db=f"{stem}_rbk_{suffix}",
+            kept_db=run_db_name(green.db, "rbk", run_id),
             kept_fs=str(fs.parent / f"{fs.name}.rolled-back-{run_id}"),
         )
-
-
-def admin_connection(env: OdooEnv) -> psycopg.Connection[Any]:
-    return maintenance_connection(env)
 
 
 def green_aside(project: Project, run: Run, green: OdooEnv, names: GreenNames) -> None:
     """Green's previous database and filestore are renamed aside (kept until success)."""
     with run.step("green_aside") as detail:
-        admin = admin_connection(green)
+        admin = maintenance_connection(green)
         try:
             if database_exists(admin, names.db) and not database_exists(admin, names.aside_db):
-                terminate_sessions(admin, names.db)
-                rename_database(admin, names.db, names.aside_db)
+                rename_database(admin, names.db, names.aside_db, end_sessions=True)
                 detail["db"] = names.aside_db
         finally:
             admin.close()
@@ -170,7 +163,7 @@ def load_green(
     stop_service(spec, "stopping green's service")
     green_aside(project, run, green, names)
     report: dict[str, Any] = {"slot": green_slot, "db": names.db, "data": plan["data"]}
-    admin = admin_connection(blue)
+    admin = maintenance_connection(blue)
     try:
         if freeze_blue:
             with run.step("freeze", durable=True) as detail:
@@ -187,16 +180,17 @@ def load_green(
                 report["copy"] = copied.as_dict()
                 report["filestore"] = slotcopy.copy_filestore(blue.filestore, Path(names.filestore))
             else:
-                report["restore"] = restore_staging(project, plan, green, blue, names)
+                report["restore"] = restore_staging(project, run, plan, green, blue, names)
             report["data_seconds"] = round(time.monotonic() - started, 3)
-            detail.update(seconds=report["data_seconds"])
+            outage = float(report.get("copy", {}).get("outage_seconds", 0.0))
+            detail.update(seconds=report["data_seconds"], outage_seconds=outage)
     finally:
         admin.close()
     with run.step(f"{step}_update", durable=True) as detail:
         report["update"] = update_green(project, run, spec, green, plan)
         detail.update(seconds=report["update"]["seconds"], modules=report["update"]["update"])
     with run.step(f"{step}_start", durable=True) as detail:
-        gadmin = admin_connection(green)
+        gadmin = maintenance_connection(green)
         try:
             freezing.freeze(gadmin, names.db)  # no cron, no mail before it serves production
         finally:
@@ -216,14 +210,19 @@ def load_green(
 
 
 def restore_staging(
-    project: Project, plan: dict[str, Any], green: OdooEnv, blue: OdooEnv, names: GreenNames
+    project: Project,
+    run: Run,
+    plan: dict[str, Any],
+    green: OdooEnv,
+    blue: OdooEnv,
+    names: GreenNames,
 ) -> dict[str, Any]:
     """--data staging: staging's artifact into green, then production's identity and
     outgoing side (mail servers, crons) from blue; refused when they cannot be matched."""
     with blue.connect() as conn:
         ident = identity.read_identity(conn)
         outgoing = identity.read_outgoing(conn)
-    artifact = str(step_detail(project, plan, "staging_snapshot")["artifact_id"])
+    artifact = str(run.detail_of("staging_snapshot")["artifact_id"])
     restored = restore_into(project, artifact, green, names.db, Path(names.filestore))
     with green.connect(names.db) as conn:
         identity.apply_identity(conn, ident)
@@ -243,13 +242,6 @@ def restore_staging(
         "identity": sorted(ident),
         "outgoing": changed,
     }
-
-
-def step_detail(project: Project, plan: dict[str, Any], step: str) -> dict[str, Any]:
-    for entry in reversed(project.store.steps(str(plan["run_id"]))):
-        if entry.name == step and entry.state == "done":
-            return entry.detail
-    raise OperationError(f"step {step} of run {plan['run_id']} has no record")
 
 
 def update_green(
@@ -326,7 +318,7 @@ def teardown_green(
     except LiftgateError as exc:
         done.append(f"green service: {exc}")
         spec = None
-    admin = admin_connection(green)
+    admin = maintenance_connection(green)
     try:
         if database_exists(admin, names.db):
             slotcopy.drop_database(admin, names.db)

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from psycopg import sql
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import OperationError, UsageError
 
-__all__ = ["PgTools", "ServerInfo", "server_info", "terminate_sessions"]
+__all__ = ["PgTools", "ServerInfo", "run_db_name", "server_info", "terminate_sessions"]
 
 PG_LIB = Path("/usr/lib/postgresql")
 T = TypeVar("T")
@@ -171,6 +172,13 @@ def terminate_sessions(conn: psycopg.Connection[Any], dbname: str) -> int:
     return ended
 
 
+def run_db_name(db: str, tag: str, run_id: str) -> str:
+    """``<db>_<tag>_<12 digits of run_id>``, ``db`` shortened so the name fits PostgreSQL's
+    63 bytes: the database a run keeps beside ``db`` (a copy, the previous one, ...)."""
+    suffix = run_id.replace("-", "")[-12:]
+    return f"{db[: 63 - len(suffix) - len(tag) - 2]}_{tag}_{suffix}"
+
+
 def database_exists(conn: psycopg.Connection[Any], dbname: str) -> bool:
     return (
         conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
@@ -178,7 +186,25 @@ def database_exists(conn: psycopg.Connection[Any], dbname: str) -> bool:
     )
 
 
-def rename_database(conn: psycopg.Connection[Any], old: str, new: str) -> None:
-    conn.execute(
-        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
+def rename_database(
+    conn: psycopg.Connection[Any], old: str, new: str, *, end_sessions: bool = False
+) -> None:
+    """``ALTER DATABASE old RENAME TO new``. ``end_sessions``: end ``old``'s sessions first,
+    again and again (a client such as an Odoo server may reconnect) for up to ~20 s."""
+    statement = sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+        sql.Identifier(old), sql.Identifier(new)
     )
+    if not end_sessions:
+        conn.execute(statement)
+        return
+    for attempt in range(20):
+        terminate_sessions(conn, old)
+        try:
+            conn.execute(statement)
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == 19:
+                raise OperationError(
+                    f"database {old} keeps getting new sessions; cannot rename it"
+                ) from None
+            time.sleep(0.1 * (attempt + 1))

@@ -9,7 +9,6 @@ writes is not rolled back. Green is kept, renamed, for recovery.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from liftgate.engine.project import Project
@@ -20,23 +19,10 @@ from liftgate.odoo import freeze as freezing
 from liftgate.odoo.backup import env_lock
 from liftgate.odoo.greenslot import GreenNames
 from liftgate.odoo.prodslots import ProdSlots
-from liftgate.odoo.promote import KIND, PromoteResult, switch_back
-from liftgate.store.base import RunRecord
+from liftgate.odoo.promote import PromoteResult, switch_back
+from liftgate.odoo.rollbackwindow import last_promotion, seconds_left
 
 __all__ = ["close_window", "rollback_promotion"]
-
-
-def _last_promotion(project: Project, prod: str) -> RunRecord | None:
-    for run in project.store.list_runs(target=env_lock(prod), status="ok", limit=50):
-        if run.kind in ("odoo.promote-rollback", "odoo.promote-close"):
-            return None
-        if run.kind == KIND and run.result.get("outcome") == "success":
-            return run
-    return None
-
-
-def _ends(run: RunRecord) -> dt.datetime:
-    return dt.datetime.fromisoformat(str(run.result["window_ends_at"]).replace("Z", "+00:00"))
 
 
 def rollback_promotion(
@@ -45,10 +31,10 @@ def rollback_promotion(
     slots = ProdSlots.resolve(project, prod)
     with project.store.lock(lock_name(env_lock(prod)), wait=wait):
         recover(project, target=env_lock(prod), lock_held=True)
-        last = _last_promotion(project, prod)
+        last = last_promotion(project, prod)
         if last is None:
             raise GuardrailError(f"{prod} has no promotion whose rollback window is open")
-        if _ends(last) <= dt.datetime.now(dt.UTC):
+        if seconds_left(last) <= 0:
             raise GuardrailError(
                 f"the rollback window of promotion {last.run_id} ended at "
                 f"{last.result['window_ends_at']}; restore blue's backup "
@@ -125,7 +111,7 @@ def rollback_promotion(
 
 def close_window(project: Project, prod: str, *, lock_held: bool) -> str | None:
     """End the open rollback window (the previous slot becomes the next inactive one)."""
-    last = _last_promotion(project, prod)
+    last = last_promotion(project, prod)
     if last is None:
         return None
     run = Run.start(

@@ -60,18 +60,18 @@ from liftgate.odoo.deploy import DeploySpec
 from liftgate.odoo.env import resolve_env
 from liftgate.odoo.greenslot import (
     GreenNames,
-    admin_connection,
     load_green,
-    step_detail,
     stop_service,
     teardown_green,
 )
-from liftgate.odoo.pgtools import database_exists, rename_database, terminate_sessions
+from liftgate.odoo.pgtools import database_exists, rename_database
 from liftgate.odoo.preconditions import Preconditions, check_preconditions
 from liftgate.odoo.prodslots import ProdSlots, Slot, other
+from liftgate.odoo.restore import maintenance_connection
+from liftgate.odoo.rollbackwindow import open_window
 from liftgate.odoo.service import run_smoke
 from liftgate.odoo.watch import watch
-from liftgate.store.base import RunRecord, utcnow
+from liftgate.store.base import utcnow
 
 __all__ = [
     "KIND",
@@ -111,32 +111,6 @@ class PromoteResult:
         }
 
 
-def _window_state(project: Project, prod: str) -> dict[str, Any] | None:
-    """The open rollback window of ``prod``'s last promotion (None when closed)."""
-    for run in project.store.list_runs(target=env_lock(prod), status="ok", limit=50):
-        if run.kind in ("odoo.promote-rollback", "odoo.promote-close"):
-            return None
-        if run.kind == KIND:
-            if run.result.get("outcome") != "success":
-                continue
-            ends = dt.datetime.fromisoformat(
-                str(run.result["window_ends_at"]).replace("Z", "+00:00")
-            )
-            if ends <= dt.datetime.now(dt.UTC):
-                return None
-            return {**run.result, "run_id": run.run_id, "window_ends": ends}
-    return None
-
-
-def _when(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _awaiting(project: Project, prod: str) -> RunRecord | None:
-    runs = project.store.list_runs(target=env_lock(prod), status="awaiting_approval", limit=1)
-    return runs[0] if runs else None
-
-
 def promote(
     project: Project,
     staging_name: str,
@@ -170,11 +144,11 @@ def promote(
         raise UsageError(f"{staging_name} is a production env; promote from a staging env")
     with project.store.lock(lock_name(env_lock(prod_name)), wait=wait):
         recover(project, target=env_lock(prod_name), lock_held=True)
-        window = _window_state(project, prod_name)
+        window = open_window(project, prod_name)
         if window is not None and not close_window:
             raise GuardrailError(
-                f"the rollback window of promotion {window['run_id']} is open until "
-                f"{window['window_ends_at']}; a second promotion would leave no way back",
+                f"the rollback window of promotion {window.run_id} is open until "
+                f"{window.result['window_ends_at']}; a second promotion would leave no way back",
                 hint="pass --close-window to end it (its slot becomes the next inactive one)",
             )
         if window is not None:
@@ -528,7 +502,7 @@ def _cutover(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any])
     green = slots.env(project, plan["green"])
     blue = slots.env(project, plan["blue"])
     with run.step("cutover", durable=True) as detail:
-        gadmin = admin_connection(green)
+        gadmin = maintenance_connection(green)
         try:
             freezing.unfreeze(gadmin, names.db)
             with green.connect(names.db) as conn:
@@ -536,7 +510,7 @@ def _cutover(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any])
         finally:
             gadmin.close()
         cut = slots.switch.activate(plan["green"])
-        badmin = admin_connection(blue)
+        badmin = maintenance_connection(blue)
         try:
             if not freezing.is_frozen(badmin, blue.db):
                 freezing.freeze(badmin, blue.db)
@@ -552,7 +526,7 @@ def _cutover(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any])
             freeze_seconds=freeze_seconds,
             at=utcnow(),
         )
-        outage = _copy_outage(project, plan)
+        outage = float(run.detail_of("green_copy").get("outage_seconds", 0.0))
         run.evidence.write_json(
             "cutover.json",
             {
@@ -568,16 +542,6 @@ def _cutover(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any])
             },
         )
         return dict(detail)
-
-
-def _copy_outage(project: Project, plan: dict[str, Any]) -> float:
-    try:
-        data = json.loads(
-            (project.config.evidence_dir / str(plan["run_id"]) / "green_restore.json").read_text()
-        )
-        return float(data.get("final", {}).get("copy", {}).get("outage_seconds", 0.0))
-    except (OSError, ValueError):
-        return 0.0
 
 
 def _watch(run: Run, plan: dict[str, Any]) -> dict[str, Any]:
@@ -603,7 +567,7 @@ def succeed(
     names = GreenNames(**plan["green_names"])
     green = resolve_env(project, f"{plan['prod']}.{plan['green']}")
     with run.step("finalize"):
-        admin = admin_connection(green)
+        admin = maintenance_connection(green)
         try:
             if database_exists(admin, names.aside_db):
                 slotcopy.drop_database(admin, names.aside_db)
@@ -618,8 +582,8 @@ def succeed(
         "active": plan["green"],
         "previous": plan["blue"],
         "commit": plan["commit"],
-        "blue_artifact": step_detail(project, plan, "blue_backup").get("artifact_id"),
-        "staging_artifact": step_detail(project, plan, "staging_snapshot").get("artifact_id"),
+        "blue_artifact": run.detail_of("blue_backup").get("artifact_id"),
+        "staging_artifact": run.detail_of("staging_snapshot").get("artifact_id"),
         "cutover_at": cutover["at"],
         "green_counters": cutover["green_counters"],
         "write_freeze_seconds": cutover["freeze_seconds"],
@@ -689,7 +653,7 @@ def abort(project: Project, run: Run, slots: ProdSlots, plan: dict[str, Any]) ->
     except LiftgateError as exc:
         undo["errors"].append(f"switch: {exc}")
     try:
-        admin = admin_connection(blue)
+        admin = maintenance_connection(blue)
         try:
             if run.state_of("freeze") is not None and freezing.is_frozen(admin, blue.db):
                 freezing.unfreeze(admin, blue.db)
@@ -721,7 +685,7 @@ def switch_back(
     names = GreenNames(**plan["green_names"])
     undo: dict[str, Any] = {"kind": "switch_back", "reason": reason, "done": [], "errors": []}
     with run.step("switch_back", durable=True) as detail:
-        badmin = admin_connection(blue)
+        badmin = maintenance_connection(blue)
         try:
             freezing.unfreeze(badmin, blue.db)
         finally:
@@ -729,7 +693,7 @@ def switch_back(
         cut = slots.switch.activate(plan["blue"])
         undo["switch_ms"] = cut.elapsed_ms
         undo["seconds_to_blue"] = round(time.monotonic() - started, 3)
-        gadmin = admin_connection(green)
+        gadmin = maintenance_connection(green)
         try:
             freezing.freeze(gadmin, names.db)
             with green.connect(names.db) as conn:
@@ -742,10 +706,9 @@ def switch_back(
     try:
         spec = slots.spec(project, plan["green"])
         stop_service(spec, "stopping green's service")
-        gadmin = admin_connection(green)
+        gadmin = maintenance_connection(green)
         try:
-            terminate_sessions(gadmin, names.db)
-            rename_database(gadmin, names.db, names.kept_db)
+            rename_database(gadmin, names.db, names.kept_db, end_sessions=True)
         finally:
             gadmin.close()
         if Path(names.filestore).exists():

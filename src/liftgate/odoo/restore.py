@@ -42,6 +42,7 @@ from liftgate.errors import (
     OperationError,
     UsageError,
 )
+from liftgate.odoo import slotcopy
 from liftgate.odoo.backup import env_lock
 from liftgate.odoo.env import OdooEnv, resolve_env
 from liftgate.odoo.fingerprint import record, unchanged
@@ -51,6 +52,7 @@ from liftgate.odoo.pgtools import (
     PgTools,
     database_exists,
     rename_database,
+    run_db_name,
     server_info,
     terminate_sessions,
 )
@@ -97,13 +99,11 @@ class RestoreNames:
 
     @classmethod
     def make(cls, env: OdooEnv, run_id: str) -> RestoreNames:
-        suffix = run_id.replace("-", "")[-12:]
-        stem = env.db[: 63 - len(suffix) - 5]
         fs = env.filestore
         return cls(
             db=env.db,
-            new_db=f"{stem}_lgn_{suffix}",
-            pre_db=f"{stem}_pre_{suffix}",
+            new_db=run_db_name(env.db, "lgn", run_id),
+            pre_db=run_db_name(env.db, "pre", run_id),
             filestore=str(fs),
             new_fs=str(fs.parent / f".{fs.name}.lg-new-{run_id}"),
             pre_fs=str(fs.parent / f"{fs.name}.pre-{run_id}"),
@@ -309,9 +309,7 @@ def _keep_or_drop_previous(
         )
         return
     with run.step("drop_previous"):
-        if database_exists(admin, names.pre_db):
-            terminate_sessions(admin, names.pre_db)
-            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(names.pre_db)))
+        slotcopy.drop_database(admin, names.pre_db)
         shutil.rmtree(names.pre_fs, ignore_errors=True)
     guardrails.record(
         "restore_never_drops_first",

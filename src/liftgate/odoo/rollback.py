@@ -18,7 +18,12 @@ from liftgate.engine.runs import Run, new_run_id
 from liftgate.errors import IntegrityError, UsageError
 from liftgate.odoo.backup import env_lock
 from liftgate.odoo.env import resolve_env
-from liftgate.odoo.pgtools import database_exists, rename_database, terminate_sessions
+from liftgate.odoo.pgtools import (
+    database_exists,
+    rename_database,
+    run_db_name,
+    terminate_sessions,
+)
 from liftgate.odoo.restore import (
     RestoreNames,
     RestoreResult,
@@ -30,10 +35,8 @@ __all__ = ["rollback_restore"]
 
 
 def _aside(names: RestoreNames, run_id: str) -> tuple[str, str]:
-    suffix = run_id.replace("-", "")[-12:]
-    stem = names.db[: 63 - len(suffix) - 5]
     fs = Path(names.filestore)
-    return f"{stem}_rbk_{suffix}", str(fs.parent / f"{fs.name}.rolled-back-{run_id}")
+    return run_db_name(names.db, "rbk", run_id), str(fs.parent / f"{fs.name}.rolled-back-{run_id}")
 
 
 def swap_back(admin: Any, names: RestoreNames, aside_db: str, aside_fs: str) -> None:

@@ -11,6 +11,7 @@ from liftgate.odoo import modulehash
 from liftgate.odoo.backup import env_lock
 from liftgate.odoo.env import resolve_env
 from liftgate.odoo.releases import Releases
+from liftgate.odoo.rollbackwindow import open_window, seconds_left
 from liftgate.store.base import RunRecord
 
 __all__ = ["env_status", "last_deploy", "slots_status"]
@@ -43,8 +44,6 @@ def _run_summary(run: RunRecord | None) -> dict[str, Any] | None:
 def slots_status(project: Project, env_name: str) -> dict[str, Any]:
     """A production env with slots: the active slot (read from the switch), its commit,
     the last promotion, blue's backup and the time left in the rollback window."""
-    import datetime as dt
-
     from liftgate.odoo.prodslots import SLOTS, ProdSlots
 
     slots = ProdSlots.resolve(project, env_name)
@@ -66,16 +65,9 @@ def slots_status(project: Project, env_name: str) -> dict[str, Any]:
             per_slot[slot] = {"error": str(exc)}
     promotions = project.store.list_runs(target=env_lock(env_name), kind="odoo.promote", limit=1)
     last = project.store.list_runs(target=env_lock(env_name), limit=1)
-    window_left = None
     promotion = promotions[0] if promotions else None
-    if promotion is not None and promotion.result.get("outcome") == "success":
-        closed = project.store.list_runs(target=env_lock(env_name), status="ok", limit=1)
-        ends = dt.datetime.fromisoformat(
-            str(promotion.result["window_ends_at"]).replace("Z", "+00:00")
-        )
-        left = (ends - dt.datetime.now(dt.UTC)).total_seconds()
-        if closed and closed[0].run_id == promotion.run_id and left > 0:
-            window_left = round(left)
+    window = open_window(project, env_name)
+    window_left = round(seconds_left(window)) if window is not None else None
     commit = per_slot.get(active or "", {}).get("commit")
     return {
         "status": "OK" if switch_error is None else "FAIL",
