@@ -26,6 +26,7 @@ Order, and why:
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Collection, Iterator, Sequence
@@ -292,18 +293,30 @@ def plan_modules(
 
 
 @contextlib.contextmanager
-def _exported(source: GitSource, sha: str, releases: Releases) -> Iterator[Path]:
-    """The commit's tree: the published release, else a temp export (removed after)."""
+def _exported(project: Project, source: GitSource, sha: str, releases: Releases) -> Iterator[Path]:
+    """The commit's tree: the published release, else a scratch export in the state dir
+    (scanned for the plan, then adopted as the release by ``_adopt``; removed after)."""
     if releases.complete(sha):
         yield releases.path(sha)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="liftgate-deploy-"))
+    scratch = project.state_dir / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix="deploy-", dir=scratch))
     try:
         tree = tmp / "tree"
         source.export(sha, tree)
         yield tree
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _adopt(tree: Path, source: GitSource, sha: str, folder: Path) -> None:
+    """Make ``folder`` the release: the tree exported for the plan, moved when it is on the
+    same file system, else exported again."""
+    try:
+        os.rename(tree, folder)
+    except OSError:
+        source.export(sha, folder)
 
 
 def deploy(
@@ -331,7 +344,10 @@ def deploy(
     if not repo_value:
         raise ConfigError(f"env.{env_name} has no repo; give one with --repo")
     source = GitSource.from_setting(repo_value, project.config.base_dir, project.state_dir / "git")
-    with project.store.lock(lock_name(env_lock(env.name)), wait=wait):
+    with (
+        contextlib.ExitStack() as scratch,
+        project.store.lock(lock_name(env_lock(env.name)), wait=wait),
+    ):
         recover(project, target=env_lock(env.name), lock_held=True)
         with project.store.lock(f"git-mirror:{source.mirror.name}", wait=600):
             source.fetch()
@@ -340,9 +356,9 @@ def deploy(
         previous = spec.releases.current()
         series, installed, recorded, known = read_db_state(env)
         series = project.config.settings.odoo.series or series
-        with _exported(source, sha, spec.releases) as tree:
-            scanned = scan_addons(tree)
-            current = modulehash.checksums(scanned)
+        tree = scratch.enter_context(_exported(project, source, sha, spec.releases))
+        scanned = scan_addons(tree)
+        current = modulehash.checksums(scanned)
         report = enterprise.check(
             scanned,
             series,
@@ -463,7 +479,7 @@ def deploy(
                 "recorded_before": recorded,
             },
         )
-        return _execute(project, run, spec, source, names, plan, current)
+        return _execute(project, run, spec, source, tree, names, plan, current)
 
 
 def _names(items: Sequence[str]) -> str:
@@ -475,6 +491,7 @@ def _execute(
     run: Run,
     spec: DeploySpec,
     source: GitSource,
+    tree: Path,
     names: DeployNames,
     plan: dict[str, Any],
     current: dict[str, str],
@@ -487,7 +504,7 @@ def _execute(
         with run.step("release") as detail:
             detail["made"] = spec.releases.ensure(
                 sha,
-                lambda folder: source.export(sha, folder),
+                lambda folder: _adopt(tree, source, sha, folder),
                 {"repo": source.url, "run_id": run.run_id},
             )
         with run.step("stop", durable=True) as detail:

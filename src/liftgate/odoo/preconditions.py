@@ -224,10 +224,11 @@ def check_preconditions(
     def no_enterprise() -> str:
         release = facts.get("staging_release")
         if not release:  # precondition 2 failed: scan what staging runs now
-            current = DeploySpec.resolve(project, staging_name).releases.current()
+            releases = DeploySpec.resolve(project, staging_name).releases
+            current = releases.current()
             if current is None:
                 raise PreconditionError("staging runs no release")
-            release = str(DeploySpec.resolve(project, staging_name).releases.path(current))
+            release = str(releases.path(current))
         modules = scan_addons(Path(release))
         report = enterprise_check(
             modules,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from liftgate.engine.fsops import atomic_write_bytes, fsync_dir, fsync_tree
+from liftgate.engine.fsops import atomic_write_bytes, fsync_dir, sync_filesystem
 from liftgate.errors import UsageError
 
 __all__ = ["MARKER", "Releases"]
@@ -62,7 +62,7 @@ class Releases:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             export(tmp)
-            fsync_tree(tmp)
+            sync_filesystem(tmp)  # one syncfs, not an fsync per file of the release
             atomic_write_bytes(
                 tmp / MARKER,
                 (json.dumps({**meta, "commit": sha}, indent=2, sort_keys=True) + "\n").encode(),
