@@ -10,7 +10,6 @@ as it drives a real Odoo.
 from __future__ import annotations
 
 import importlib
-import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -70,12 +69,9 @@ def prepare_deploy(root: Path, *, host: str, port: int, user: str, db: str) -> D
     )
     service = standin.write_service(root / "service", odoo_bin, conf, http_port=http_port)
     url = f"http://127.0.0.1:{http_port}"
-    argvs = ", ".join(
-        f"{k} = {json.dumps(service[k])}" for k in ("start", "stop", "restart", "status")
-    )
     config = (
         f'odoo_conf = "{conf}"\nreleases = "app"\nodoo_bin = "{odoo_bin}"\nrepo = "{repo}"\n'
-        f'url = "{url}"\nhealth_timeout = 30\nservice = {{ {argvs} }}\n'
+        f'url = "{url}"\nhealth_timeout = 30\nservice = {standin.service_toml(service)}\n'
         'smoke = [{ path = "/web/login", status = 200, contains = "Odoo" }]\n'
     )
     return DeploySetup(repo=repo, url=url, service=service, config=config)

@@ -45,6 +45,7 @@ __all__ = [
     "http_request",
     "make_addons_repo",
     "run_odoo_bin",
+    "service_toml",
     "wait_http",
     "write_module",
     "write_odoo_bin",
@@ -131,6 +132,12 @@ def write_service(
         "restart": [*base, "restart", "--pidfile", pidfile, "--logfile", logfile, "--", *server],
         "status": [*base, "status", "--pidfile", pidfile],
     }
+
+
+def service_toml(service: Mapping[str, Sequence[str]]) -> str:
+    """The inline TOML table of a liftgate.toml ``service`` key for ``write_service``'s argvs."""
+    keys = ("start", "stop", "restart", "status")
+    return "{ " + ", ".join(f"{k} = {json.dumps(list(service[k]))}" for k in keys) + " }"
 
 
 def run_odoo_bin(

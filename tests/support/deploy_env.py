@@ -4,7 +4,6 @@ cluster."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from odoo_standin import (
     commit,
     free_port,
     make_addons_repo,
+    service_toml,
     write_module,
     write_odoo_bin,
     write_odoo_conf,
@@ -26,10 +26,6 @@ from support.odoo_project import OdooProject, make_odoo_project
 from support.tree import cli_json, run_cli
 
 __all__ = ["DeployEnv", "make_deploy_env"]
-
-
-def _toml_list(argv: list[str]) -> str:
-    return json.dumps(argv)
 
 
 @dataclass
@@ -116,18 +112,13 @@ def make_deploy_env(
     )
     service = write_service(tmp / "svc", odoo_bin, conf, http_port=port)
     url = f"http://127.0.0.1:{port}"
-    service_toml = ", ".join(
-        f"{k} = {_toml_list(v)}"
-        for k, v in service.items()
-        if k in ("start", "stop", "restart", "status")
-    )
     config = (
         '[project]\nroots = ["."]\n\n'
         f'[postgres]\ndsn = "host={host} port={pg_port} user={project.role}"\n\n'
         f'[env.{env_name}]\nrole = "{role}"\ndb = "{project.prod_db}"\n'
         f'odoo_conf = "odoo.conf"\nreleases = "app"\nodoo_bin = "{odoo_bin}"\n'
         f'repo = "{repo}"\nurl = "{url}"\nhealth_timeout = 20\n'
-        f"service = {{ {service_toml} }}\n"
+        f"service = {service_toml(service)}\n"
         f'smoke = [{{ path = "/web/login", status = 200, contains = "{smoke_text}" }}]\n'
         + extra_env
     )

@@ -22,6 +22,7 @@ from odoo_standin import (
     git,
     make_addons_repo,
     run_odoo_bin,
+    service_toml,
     wait_http,
     write_module,
     write_odoo_bin,
@@ -205,12 +206,6 @@ def build_promote_env(
         public = f"http://127.0.0.1:{proxy.port}"
         switch_toml = _switch_toml(proxy.switch_settings(), proxy.workdir)
 
-        def svc(name: str) -> str:
-            s = services[name]
-            return ", ".join(
-                f"{k} = {json.dumps(s[k])}" for k in ("start", "stop", "restart", "status")
-            )
-
         smoke = f'smoke = [{{ path = "/web/login", status = 200, contains = "{smoke_text}" }}]\n'
         config = (
             '[project]\nroots = ["."]\n\n'
@@ -218,7 +213,7 @@ def build_promote_env(
             f'[env.staging]\nrole = "staging"\ndb = "{dbs["staging"]}"\n'
             f'odoo_conf = "staging.conf"\nreleases = "app-staging"\nodoo_bin = "{odoo_bin}"\n'
             f'repo = "{repo}"\nurl = "{urls["staging"]}"\nhealth_timeout = 20\n'
-            f"service = {{ {svc('staging')} }}\n" + smoke + "\n"
+            f"service = {service_toml(services['staging'])}\n" + smoke + "\n"
             f'[env.prod]\nrole = "production"\nurl = "{public}"\nrepo = "{repo}"\n'
             f'odoo_bin = "{odoo_bin}"\nrollback_window = "1h"\n' + smoke + "\n"
             f"[env.prod.stability]\n{stability}\n"
@@ -228,7 +223,7 @@ def build_promote_env(
             config += (
                 f'[env.prod.slots.{slot}]\ndb = "{dbs[slot]}"\nodoo_conf = "{slot}.conf"\n'
                 f'releases = "app-{slot}"\nurl = "{urls[slot]}"\nhealth_timeout = 20\n'
-                f"service = {{ {svc(slot)} }}\n\n"
+                f"service = {service_toml(services[slot])}\n\n"
             )
         (root / "liftgate.toml").write_text(config)
 
