@@ -275,6 +275,7 @@ class Guardrails:
     ) -> None:
         self.skill_id = skill_id
         self._entries = dict(entries)
+        self.recorded = 0  # outcomes recorded so far: tells a run whether to write again
         self._registry = registry
         self._override = override
         self._unsafe = sorted(set(unsafe))
@@ -428,6 +429,7 @@ class Guardrails:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown guardrail outcome {outcome!r} (known: {sorted(OUTCOMES)})")
         entry.outcomes.append({"outcome": outcome, "detail": detail})
+        self.recorded += 1
 
     def hold(self, name: str, detail: str) -> None:
         """Record a guardrail this operation always holds. Turned off (acknowledged), it is

@@ -81,7 +81,7 @@ class Run:
         self._steps: list[StepRecord] | None = None
         self._pending: list[PendingStep] = []
         self.guardrails: Guardrails | None = None
-        self._guardrails_written: dict[str, Any] | None = None
+        self._guardrails_written = -1  # Guardrails.recorded when guardrails.json was written
 
     @property
     def run_id(self) -> str:
@@ -166,12 +166,10 @@ class Run:
     def write_guardrails(self) -> None:
         """``guardrails.json``: written at the start (an interrupted run keeps it) and
         rewritten at the end only when outcomes were recorded in between."""
-        if self.guardrails is None:
+        if self.guardrails is None or self.guardrails.recorded == self._guardrails_written:
             return
-        data = self.guardrails.as_json()
-        if data != self._guardrails_written:
-            self.evidence.write_json("guardrails.json", data)
-            self._guardrails_written = data
+        self.evidence.write_json("guardrails.json", self.guardrails.as_json())
+        self._guardrails_written = self.guardrails.recorded
 
     # journal ----------------------------------------------------------------
     def journal(self) -> list[StepRecord]:
