@@ -209,6 +209,20 @@ def test_list_runs_newest_first_with_filters_and_limit(store: OpsStore) -> None:
         make_run("a4", target="web", status="ok", created_at="2024-05-01T10:00:04.000000Z"),
         # Same instant as a4: the run id breaks the tie (descending).
         make_run("a5", target="db", status="ok", created_at="2024-05-01T10:00:04.000000Z"),
+        # another host, and another state dir on this host
+        make_run(
+            "b1",
+            target="cache",
+            host="build-2",
+            status="ok",
+            created_at="2024-05-01T10:00:00.000000Z",
+        ),
+        make_run(
+            "b2",
+            target="cache",
+            state_dir="/srv/other/.liftgate",
+            created_at="2024-05-01T09:00:00.000000Z",
+        ),
     ]
     for run in runs:
         store.create_run(run)
@@ -216,12 +230,19 @@ def test_list_runs_newest_first_with_filters_and_limit(store: OpsStore) -> None:
     def ids(found: list[RunRecord]) -> list[str]:
         return [r.run_id for r in found]
 
-    assert ids(store.list_runs()) == ["a5", "a4", "a3", "a2", "a1"]
+    assert ids(store.list_runs()) == ["a5", "a4", "a3", "a2", "a1", "b1", "b2"]
     assert store.list_runs()[0] == runs[4]
+    assert ids(store.list_runs(host="build-2")) == ["b1"]
+    assert ids(store.list_runs(state_dir="/srv/other/.liftgate")) == ["b2"]
+    host, state_dir = "build-1", "/srv/liftgate/.liftgate"
+    latest = store.list_runs(target="web", status="ok", host=host, state_dir=state_dir, limit=1)
+    assert ids(latest) == ["a4"]
+    assert ids(store.list_runs(host=host, state_dir=state_dir)) == ["a5", "a4", "a3", "a2", "a1"]
     assert ids(store.list_runs(target="web")) == ["a4", "a3", "a1"]
     assert ids(store.list_runs(status="failed")) == ["a3", "a2"]
     assert ids(store.list_runs(target="web", status="ok")) == ["a4", "a1"]
     assert ids(store.list_runs(limit=2)) == ["a5", "a4"]
+    assert ids(store.list_runs(target="web", status="running")) == []
     assert ids(store.list_runs(target="db", limit=1)) == ["a5"]
     assert store.list_runs(target="nowhere") == []
     assert ids(store.list_runs(kind="odoo.deploy")) == ["a3"]

@@ -27,7 +27,15 @@ REQUIRED = ("inputs.json", "run_id.txt", "plan.json", "final_status.json")
 
 
 def _dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    """JSON with one top-level key per line (each value compact): readable, and written by
+    the json module's C encoder (an ``indent`` would make it use the pure-Python one)."""
+    if not isinstance(data, dict) or not data:
+        return json.dumps(data, sort_keys=True, default=str) + "\n"
+    lines = [
+        f"  {json.dumps(str(key))}: {json.dumps(data[key], sort_keys=True, default=str)}"
+        for key in sorted(data, key=str)
+    ]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 class EvidenceBundle:
@@ -48,10 +56,18 @@ class EvidenceBundle:
         self.write_text("run_id.txt", self.run_id + "\n")
 
     def write_text(self, name: str, text: str) -> Path:
+        """Write ``text`` with its secrets redacted."""
+        return self._write(name, self.redactor.text(text).encode("utf-8"))
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write ``data`` as JSON: secrets are redacted from the data (the values of keys that
+        look secret, and secrets inside every string) before it is serialised."""
+        return self._write(name, _dumps(self.redactor.data(data)).encode("utf-8"))
+
+    def _write(self, name: str, data: bytes) -> Path:
         path = self.dir / name
         if path.parent != self.dir:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data = self.redactor.text(text).encode("utf-8")
         # written whole under a temp name, then renamed: a crash never leaves half a file;
         # the files are made durable together when the bundle is sealed
         tmp = path.with_name(f".{path.name}.tmp")
@@ -66,26 +82,23 @@ class EvidenceBundle:
         self._digests[path.relative_to(self.dir).as_posix()] = hashlib.sha256(data).hexdigest()
         return path
 
-    def write_json(self, name: str, data: Any) -> Path:
-        """Write ``data`` as JSON; secrets are redacted from the serialised text."""
-        return self.write_text(name, _dumps(data))
-
     def has(self, name: str) -> bool:
         return (self.dir / name).exists()
 
     def files(self) -> list[Path]:
-        return sorted(
-            p
-            for p in self.dir.rglob("*")
-            if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
-        )
+        """Every file of the bundle but the manifest (and temp files), sorted."""
+        found: list[Path] = []
+        for folder, _dirs, names in os.walk(self.dir):
+            found.extend(Path(folder, n) for n in names if n != MANIFEST and not n.startswith("."))
+        return sorted(found)
 
-    def seal(self) -> Path:
+    def seal(self, *, sync: bool = True) -> Path:
         """Write MANIFEST.sha256 over every file, then make the whole folder durable.
 
         The files, the manifest and the folder entries are flushed together with one
         ``syncfs`` of the file system that holds them: one journal commit instead of an
-        fsync per file and folder.
+        fsync per file and folder. ``sync=False``: the caller flushes the folder itself
+        (together with what it writes next), before it reports the run's end.
         """
         lines = []
         for path in self.files():
@@ -100,8 +113,8 @@ class EvidenceBundle:
         finally:
             os.close(fd)
         os.replace(tmp, manifest)
-        # syncfs writes back the files, the manifest and the folder entries in one go
-        sync_filesystem(self.dir)
+        if sync:  # syncfs writes back the files, the manifest and the folder entries in one go
+            sync_filesystem(self.dir)
         return manifest
 
 

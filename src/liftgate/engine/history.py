@@ -21,12 +21,12 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from liftgate.engine.fsops import fsync_dir
+from liftgate.engine.fsops import fsync_dir, sync_filesystems
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
 from liftgate.store.base import OpsStore, utcnow
@@ -151,8 +151,14 @@ class History:
             hint="run liftgate history verify to see what changed",
         )
 
-    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Append ``entry`` (redacted) and make it durable; returns the line as written."""
+    def append(self, entry: dict[str, Any], *, also_sync: Iterable[Path] = ()) -> dict[str, Any]:
+        """Append ``entry`` (redacted) and make it durable; returns the line as written.
+
+        ``also_sync``: folders written just before (a run's evidence) that must be durable
+        with the line: the line and they are flushed with one ``syncfs`` per file system
+        instead of an fsync of the line alone. Either way the line is durable before the
+        ops store records the new head.
+        """
         with self._locked():
             head, count = self._current_head()
             record = dict(self.redactor.data(entry))
@@ -162,10 +168,13 @@ class History:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, line + b"\n")
-                os.fsync(fd)
+                if not also_sync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
-            if new_file:
+            if also_sync:
+                sync_filesystems([self.path.parent, *also_sync])
+            elif new_file:
                 fsync_dir(self.path.parent)
             self.store.set_history_head(self.key, _sha(line), count + 1)
             return record

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from liftgate.errors import PathError
@@ -43,26 +45,35 @@ def resolve_user_path(
             f"the {what} path {raw!r} contains glob characters; name one exact path",
             hint="liftgate never infers a target from a pattern",
         )
-    candidate = Path(raw)
-    if not candidate.is_absolute():
-        candidate = cwd / candidate
+    candidate = os.path.join(cwd, raw)  # an absolute raw stays as it is
     try:
-        resolved = candidate.resolve(strict=False)
-    except (OSError, RuntimeError) as exc:
+        real = os.path.realpath(candidate)
+    except (OSError, RuntimeError, ValueError) as exc:
         raise PathError(f"the {what} path {raw!r} cannot be resolved: {exc}") from exc
-    inside = [root for root in roots if resolved.is_relative_to(root)]
+    try:
+        os.stat(real)  # realpath leaves a symlink loop in place: find it here
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PathError(f"the {what} path {raw!r} cannot be resolved: symlink loop") from exc
+    resolved = Path(real)
+    inside = [root for root in roots if _within(real, str(root))]
     if not inside:
         listed = ", ".join(str(r) for r in roots)
         raise PathError(
             f"the {what} path {raw!r} resolves to {resolved}, outside the allowed roots ({listed})",
             hint="add its folder to [project] roots in liftgate.toml if it is meant to be managed",
         )
-    if not allow_root and any(resolved == root for root in inside):
+    if not allow_root and any(real == str(root) for root in inside):
         raise PathError(f"the {what} path {raw!r} is a root folder itself; name a path inside it")
     for folder in forbidden:
-        if resolved == folder or resolved.is_relative_to(folder) or folder.is_relative_to(resolved):
+        if _within(real, str(folder)) or _within(str(folder), real):
             raise PathError(
                 f"the {what} path {raw!r} resolves to {resolved}, which overlaps liftgate's "
                 f"state folder {folder}"
             )
     return resolved
+
+
+def _within(path: str, folder: str) -> bool:
+    """Is ``path`` ``folder`` or below it? (both absolute and normalised)"""
+    return path == folder or path.startswith(folder if folder.endswith("/") else folder + "/")

@@ -58,9 +58,10 @@ def _handler(kind: str) -> Handler:
 
 
 def interrupted_runs(project: Project, target: str | None = None) -> list[RunRecord]:
-    runs = project.store.list_runs(status="running", target=target)
-    mine = [r for r in runs if r.host == project.host and r.state_dir == str(project.state_dir)]
-    return sorted(mine, key=lambda r: (r.created_at, r.run_id))
+    runs = project.store.list_runs(
+        status="running", target=target, host=project.host, state_dir=str(project.state_dir)
+    )
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id))
 
 
 def recover(

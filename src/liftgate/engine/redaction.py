@@ -71,13 +71,40 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-# every pattern above needs one of these: text without any of them is left alone quickly
-_TRIGGER = re.compile(
-    r"pass|pwd|secret|token|key|credential|authorization|cookie|session|bearer|basic|://|"
-    r"-----BEGIN|AKIA|ASIA|gh[pousr]_|"
-    r"xox[abprs]-",
-    re.IGNORECASE,
+# every pattern above needs one of these (lowercased): text without any of them is left alone
+# quickly — substring tests, much faster than a case-insensitive alternation
+_TRIGGERS = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "authorization",
+    "cookie",
+    "session",
+    "bearer",
+    "basic",
+    "://",
+    "-----begin",
+    "akia",
+    "asia",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
 )
+
+
+def _triggered(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _TRIGGERS)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -108,7 +135,7 @@ class Redactor:
         for secret in self._ordered_values:
             if secret in out:
                 out = out.replace(secret, REDACTED)
-        if _TRIGGER.search(out):
+        if _triggered(out):
             for pattern, _ in _PATTERNS:
                 out = pattern.sub(lambda m: m.group("pre") + REDACTED, out)
         for extra in self._extra:
@@ -125,4 +152,6 @@ class Redactor:
             return {str(k): self.data(v, key=str(k)) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
-        return value
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.text(str(value))  # a path, a time...: as text, the way JSON writes it

@@ -27,6 +27,7 @@ from typing import Any
 from liftgate import __version__
 from liftgate.engine.evidence import EvidenceBundle
 from liftgate.engine.failpoints import failpoint
+from liftgate.engine.fsops import sync_filesystem
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.errors import UsageError
@@ -196,7 +197,7 @@ class Run:
         self, name: str, state: str, detail: dict[str, Any] | None = None, *, flush: bool = False
     ) -> None:
         journal = self.journal()
-        clean = self.project.redactor.data(detail or {})
+        clean = self.project.redactor.data(detail) if detail else {}
         pending = PendingStep(name=name, state=state, at=utcnow(), detail=clean)
         self._pending.append(pending)
         journal.append(
@@ -246,13 +247,17 @@ class Run:
         result: dict[str, Any],
         summary: str,
         extra: dict[str, Any] | None = None,
+        history: dict[str, Any] | None = None,
+        recovering: bool = False,
     ) -> None:
-        """Write the last evidence, seal it, then record the run's end in the ops store.
+        """Write the last evidence and seal it, append ``history`` (if any) to the project's
+        history, make both durable in one flush, then record the run's end in the ops store.
 
         ``extra`` entries go into ``final_status.json``; a key ending in ``.json`` is written
-        as a file of its own instead.
+        as a file of its own instead. ``recovering``: the history line is appended only if
+        an earlier attempt of this run did not already append it. Pending journal entries
+        are written with the end of the run.
         """
-        self.flush()
         inline: dict[str, Any] = {}
         for name, data in (extra or {}).items():
             if name.endswith(".json"):
@@ -274,8 +279,16 @@ class Run:
                 **inline,
             },
         )
-        self.evidence.seal()
+        self.evidence.seal(sync=history is None)
+        if history is not None:
+            with self.step("history"):
+                log = self.project.history
+                if recovering and log.find(run_id=self.run_id, action=history.get("action")):
+                    sync_filesystem(self.evidence.dir)
+                else:
+                    log.append(history, also_sync=[self.evidence.dir])
         failpoint(f"{self.action}.finish.sealed")
+        self.flush()
         self.project.store.finish_run(
             self.run_id,
             status=status,

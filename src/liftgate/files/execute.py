@@ -9,8 +9,9 @@ Invariants, and the order that follows from them:
    exchange (``commit``, the commit point), then the folder is fsynced.
 3. A promotion that fails post-write verification puts the previous content back before
    it returns (``revert``).
-4. The history line is appended and fsynced before the run reports OK (``history``), and
-   the evidence is sealed before the ops store records the end of the run.
+4. The evidence is sealed, then the history line is appended and made durable together
+   with it (``history``) before the run reports OK and before the ops store records the
+   end of the run.
 
 Everything after the commit point is idempotent, so ``liftgate recover`` completes an
 interrupted run by calling the same ``after_commit``.
@@ -34,6 +35,7 @@ from liftgate.engine.fsops import (
     link_or_copy_tree,
     remove_path,
     rename_noreplace,
+    sync_filesystems,
 )
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
@@ -78,7 +80,8 @@ def _stage(run: Run, project: Project, plan: FilePlan) -> None:
             return
         source = Path(plan.source)
         if plan.kind == "file":
-            digest = copy_file_verified(source, temp, mode=plan.mode)
+            # made durable with the backup and the journal just before the switch
+            digest = copy_file_verified(source, temp, mode=plan.mode, durable=False)
         else:
             copy_tree_durable(source, temp)
             if plan.mode is not None:
@@ -129,7 +132,7 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
         else:
             method = link_or_copy_tree(target, backup)
             digest = content_digest(backup)
-        fsync_dir(backup.parent)
+        # the link is made durable with the staged copy just before the switch (_commit)
         if digest != plan.before.digest:
             raise DriftError(
                 f"{plan.target_display} changed while liftgate was backing it up; "
@@ -141,6 +144,17 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
 def _commit(run: Run, plan: FilePlan) -> None:
     with run.step("commit", durable=True) as detail:
         target, temp = plan.target_path, Path(plan.temp_path)
+        # Before the switch, in one flush per file system: the staged copy (so the renamed
+        # file can never be empty after a power loss), the backup, this step's journal
+        # entry and the evidence written so far.
+        sync_filesystems(
+            [
+                target.parent,
+                run.evidence.dir,
+                run.project.state_dir,
+                *([Path(plan.backup_path).parent] if plan.backup_path else []),
+            ]
+        )
         if plan.removes_target:
             os.rename(target, temp)
             detail["switch"] = "remove"
@@ -255,13 +269,6 @@ def _history_entry(
     }
 
 
-def _append_history(run: Run, entry: dict[str, Any], recovering: bool) -> None:
-    with run.step("history"):
-        if recovering and run.project.history.find(run_id=entry["run_id"], action=entry["action"]):
-            return
-        run.project.history.append(entry)
-
-
 def _summary(plan: FilePlan, status: str, message: str, lines: list[str]) -> str:
     title = f"# liftgate {plan.action} {plan.run_id}: {status}\n\n"
     facts = [
@@ -307,7 +314,6 @@ def after_commit(
     with run.step("cleanup"):
         remove_path(Path(plan.temp_path))
     entry = _history_entry(run, plan, "ok", expected)
-    _append_history(run, entry, recovering)
     if plan.action == "rollback":
         verb = "removed" if plan.removes_target else "restored"
         message = f"rolled back {plan.undoes} on {plan.target_display}: {verb} the previous content"
@@ -335,6 +341,8 @@ def after_commit(
             },
             "history_entry": entry,
         },
+        history=entry,
+        recovering=recovering,
     )
     return _result(run, plan, "ok", message, {"target_digest": expected})
 
@@ -348,7 +356,6 @@ def _revert(
     remove_path(Path(plan.temp_path))
     now = content_digest(plan.target_path)
     entry = _history_entry(run, plan, "reverted" if restored else "failed", now)
-    _append_history(run, entry, recovering)
     if restored:
         message = (
             f"post-write verification of {plan.target_display} failed ({failures[0]}); "
@@ -365,6 +372,8 @@ def _revert(
         result={"kind": plan.kind, "target": plan.target, "reverted": restored},
         summary=_summary(plan, "FAIL", message, [f"- failure: {f}" for f in failures]),
         extra={"verification": {"failures": failures}, "history_entry": entry},
+        history=entry,
+        recovering=recovering,
     )
     return _result(run, plan, "failed", message, {"verification_failures": failures})
 

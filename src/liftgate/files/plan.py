@@ -82,9 +82,13 @@ def last_write(project: Project, target: str) -> dict[str, Any] | None:
     same path."""
     if not project.has_state:
         return None
-    for run in project.store.list_runs(target=target, status="ok", limit=50):
-        if run.host != project.host or run.state_dir != str(project.state_dir):
-            continue
+    for run in project.store.list_runs(
+        target=target,
+        status="ok",
+        host=project.host,
+        state_dir=str(project.state_dir),
+        limit=1,
+    ):
         return {**run.result, "run_id": run.run_id} if "target_digest" in run.result else None
     return None
 

@@ -141,6 +141,8 @@ class OpsStore(Protocol):
         target: str | None = None,
         status: str | None = None,
         kind: str | None = None,
+        host: str | None = None,
+        state_dir: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]: ...
 

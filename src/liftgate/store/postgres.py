@@ -289,6 +289,8 @@ class PostgresStore:
         target: str | None = None,
         status: str | None = None,
         kind: str | None = None,
+        host: str | None = None,
+        state_dir: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
         # A NULL filter matches every row; LIMIT NULL means no limit.
@@ -297,10 +299,20 @@ class PostgresStore:
             "WHERE (%(target)s::text IS NULL OR target = %(target)s) "
             "AND (%(status)s::text IS NULL OR status = %(status)s) "
             "AND (%(kind)s::text IS NULL OR kind = %(kind)s) "
+            "AND (%(host)s::text IS NULL OR host = %(host)s) "
+            "AND (%(state_dir)s::text IS NULL OR state_dir = %(state_dir)s) "
             "ORDER BY created_at DESC, run_id DESC LIMIT %(limit)s::bigint"
         ).format(_RUN_COLUMNS)
         rows = self._query(
-            query, {"target": target, "status": status, "kind": kind, "limit": limit}
+            query,
+            {
+                "target": target,
+                "status": status,
+                "kind": kind,
+                "host": host,
+                "state_dir": state_dir,
+                "limit": limit,
+            },
         )
         return [_run_from_row(r) for r in rows]
 

@@ -208,6 +208,8 @@ class SqliteStore:
         target: str | None = None,
         status: str | None = None,
         kind: str | None = None,
+        host: str | None = None,
+        state_dir: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608 - fixed columns; values bound
@@ -222,6 +224,12 @@ class SqliteStore:
         if kind is not None:
             where.append("kind=?")
             args.append(kind)
+        if host is not None:
+            where.append("host=?")
+            args.append(host)
+        if state_dir is not None:
+            where.append("state_dir=?")
+            args.append(state_dir)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, run_id DESC"
