@@ -184,11 +184,19 @@ def _hash_file(path: Path, out: list[str]) -> None:
 
 
 def _same_bytes(a_fd: int, b_fd: int, size: int) -> bool:
-    """Do the first ``size`` bytes of two open files agree (and neither has more)?"""
+    """Do the first ``size`` bytes of two open files agree (and neither has more)?
+
+    Two buffers read into again and again: a fresh bytes object per chunk would cost a
+    page fault per page of it."""
+    a_buf, b_buf = bytearray(CHUNK), bytearray(CHUNK)
+    a_view, b_view = memoryview(a_buf), memoryview(b_buf)
     offset = 0
     while offset < size:
-        n = min(CHUNK, size - offset)
-        if os.pread(a_fd, n, offset) != os.pread(b_fd, n, offset):
+        n = os.preadv(a_fd, [a_view], offset)
+        if n == 0 or os.preadv(b_fd, [b_view[:n]], offset) != n:
+            return False
+        # bytearray == bytearray is a memcmp; memoryview == memoryview is not
+        if (a_buf != b_buf) if n == CHUNK else (a_buf[:n] != b_buf[:n]):
             return False
         offset += n
     return not os.pread(a_fd, 1, size) and not os.pread(b_fd, 1, size)
