@@ -637,6 +637,17 @@ def judged(ratio: float) -> str:
     return "PASS" if ratio <= GOAL else "FAIL"
 
 
+def reference(figure: str, value: float, base: float, show_as: Callable[[float], str]) -> Row:
+    """A row without a goal (INFO): ``value`` against ``base``."""
+    return Row(figure, show_as(value), show_as(base), value / base, "none set", "INFO")
+
+
+def goal_row(figure: str, value: float, base: float, show_as: Callable[[float], str]) -> Row:
+    """A row judged against the goal (ratio <= GOAL)."""
+    ratio = value / base
+    return Row(figure, show_as(value), show_as(base), ratio, f"<= {GOAL}", judged(ratio))
+
+
 def print_table(rows: list[Row]) -> None:
     ratio = ["-" if r.ratio is None else f"{r.ratio:.2f}x" for r in rows]
     print_cells(
@@ -721,43 +732,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{secs(median(cp))}, ratio {ratio:.2f}x (goal <= {GOAL})"
             )
         rows.append(
-            Row(
+            goal_row(
                 f"{args.size_mb} MB promote, target exists (CLI vs cp+sync, median)",
-                secs(median(large.repeated_lg)),
-                secs(median(large.repeated_cp)),
-                median(large.repeated_lg) / median(large.repeated_cp),
-                f"<= {GOAL}",
-                judged(median(large.repeated_lg) / median(large.repeated_cp)),
+                median(large.repeated_lg),
+                median(large.repeated_cp),
+                secs,
             )
         )
         rows.append(
-            Row(
+            goal_row(
                 f"{args.size_mb} MB promote, first promotion (extra line)",
-                secs(median(large.first_lg)),
-                secs(median(large.first_cp)),
-                median(large.first_lg) / median(large.first_cp),
-                f"<= {GOAL}",
-                judged(median(large.first_lg) / median(large.first_cp)),
+                median(large.first_lg),
+                median(large.first_cp),
+                secs,
             )
         )
         rows.append(
-            Row(
+            reference(
                 f"{args.size_mb} MB: cp+sync over the existing file, in place (reference)",
-                secs(median(large.inplace_cp)),
-                secs(median(large.repeated_cp)),
-                median(large.inplace_cp) / median(large.repeated_cp),
-                "none set",
-                "INFO",
+                median(large.inplace_cp),
+                median(large.repeated_cp),
+                secs,
             )
         )
         rows.append(
-            Row(
+            reference(
                 f"{args.size_mb} MB: one sha256 pass over the staged file (floor, reference)",
-                secs(median(large.sha256)),
-                secs(median(large.repeated_cp)),
-                median(large.sha256) / median(large.repeated_cp),
-                "none set",
-                "INFO",
+                median(large.sha256),
+                median(large.repeated_cp),
+                secs,
             )
         )
 
@@ -783,34 +786,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"liftgate is {lg_mean / ev_mean:.2f}x that reference"
         )
         rows.append(
-            Row(
-                f"small promote x{args.count}, API vs hand loop (mean each)",
-                ms(lg_mean),
-                ms(hand_mean),
-                lg_mean / hand_mean,
-                f"<= {GOAL}",
-                judged(lg_mean / hand_mean),
+            goal_row(
+                f"small promote x{args.count}, API vs hand loop (mean each)", lg_mean, hand_mean, ms
             )
         )
         rows.append(
-            Row(
+            reference(
                 "small: hand loop + evidence folder vs hand loop (floor, reference)",
-                ms(ev_mean),
-                ms(hand_mean),
-                ev_mean / hand_mean,
-                "none set",
-                "INFO",
+                ev_mean,
+                hand_mean,
+                ms,
             )
         )
         rows.append(
-            Row(
-                "small: API vs hand loop + evidence folder (reference)",
-                ms(lg_mean),
-                ms(ev_mean),
-                lg_mean / ev_mean,
-                "none set",
-                "INFO",
-            )
+            reference("small: API vs hand loop + evidence folder (reference)", lg_mean, ev_mean, ms)
         )
 
         print(
@@ -833,23 +822,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{ms(cli_med - imp_med)} (promotion, typer, JSON output, exit)"
         )
         rows.append(
-            Row(
-                "small promote via CLI, median latency (vs python -c pass)",
-                ms(cli_med),
-                ms(bare_med),
-                cli_med / bare_med,
-                "none set",
-                "INFO",
+            reference(
+                "small promote via CLI, median latency (vs python -c pass)", cli_med, bare_med, ms
             )
         )
         rows.append(
-            Row(
+            reference(
                 "python -c 'import liftgate.cli.app', median (vs python -c pass)",
-                ms(imp_med),
-                ms(bare_med),
-                imp_med / bare_med,
-                "none set",
-                "INFO",
+                imp_med,
+                bare_med,
+                ms,
             )
         )
         floor = imp_med + median(large.sha256)
@@ -859,13 +841,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{floor / median(large.repeated_cp):.2f}x cp+sync"
         )
         rows.append(
-            Row(
+            reference(
                 f"{args.size_mb} MB CLI floor: import liftgate.cli.app + one sha256 (reference)",
-                secs(floor),
-                secs(median(large.repeated_cp)),
-                floor / median(large.repeated_cp),
-                "none set",
-                "INFO",
+                floor,
+                median(large.repeated_cp),
+                secs,
             )
         )
 

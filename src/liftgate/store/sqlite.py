@@ -215,21 +215,17 @@ class SqliteStore:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"  # noqa: S608 - fixed columns; values bound
         where: list[str] = []
         args: list[Any] = []
-        if target is not None:
-            where.append("target=?")
-            args.append(target)
-        if status is not None:
-            where.append("status=?")
-            args.append(status)
-        if kind is not None:
-            where.append("kind=?")
-            args.append(kind)
-        if host is not None:
-            where.append("host=?")
-            args.append(host)
-        if state_dir is not None:
-            where.append("state_dir=?")
-            args.append(state_dir)
+        filters = {
+            "target": target,
+            "status": status,
+            "kind": kind,
+            "host": host,
+            "state_dir": state_dir,
+        }
+        for column, value in filters.items():  # fixed column names; values bound
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, run_id DESC"
