@@ -346,7 +346,6 @@ def profile_filestore(s: Setup, env: PromoteEnv, repeats: int) -> None:
             timed("cp", lambda: run_checked(cp, s.work))
             timed("cp+sync", cp_then_sync)
             link_then_fsync()
-            timed("walk", lambda: fsops._walk_sorted(src))
             timed("tree", lambda: link_or_copy_tree(src, dst))
             timed("copy", lambda: slotcopy.copy_filestore(src, dst))
     finally:
@@ -359,16 +358,12 @@ def profile_filestore(s: Setup, env: PromoteEnv, repeats: int) -> None:
     )
     print(f"      then fsync of each of the {folders} new folders right after: {m['fsync']:.3f} s")
     print(
-        f"    fsops.link_or_copy_tree (sorted walk, links, chmod + fsync of every folder): "
-        f"{m['tree']:.3f} s,"
+        "    fsops.link_or_copy_tree (one walk making the folders, then "
+        f"{fsops._TREE_THREADS} threads linking and lstat-ing the files, chmod + fsync of "
+        f"every folder): {m['tree']:.3f} s"
     )
     print(
-        f"      of which its sorted walk alone (fsops._walk_sorted: scandir, a Path per entry, "
-        f"sorted by relative parts): {m['walk']:.3f} s"
-    )
-    print(
-        f"    slotcopy.copy_filestore (the above + a walk with lstat of every file, rename, "
-        f"fsync of the parent): {m['copy']:.3f} s"
+        f"    slotcopy.copy_filestore (the above, rename, fsync of the parent): {m['copy']:.3f} s"
     )
 
 

@@ -130,7 +130,7 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
             else:
                 digest = content_digest(backup)
         else:
-            method = link_or_copy_tree(target, backup)
+            method = link_or_copy_tree(target, backup).method
             digest = content_digest(backup)
         # the link is made durable with the staged copy just before the switch (_commit)
         if digest != plan.before.digest:

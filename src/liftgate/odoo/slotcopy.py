@@ -428,22 +428,15 @@ def copy_filestore(src: Path, dst: Path) -> dict[str, Any]:
     started = time.monotonic()
     tmp = dst.parent / f".{dst.name}.lg-copy-{os.getpid()}-{time.time_ns()}"
     try:
-        method = link_or_copy_tree(src, tmp)
-        files = 0
-        size = 0
-        for folder, _, names in os.walk(tmp):
-            for name in names:
-                st = os.lstat(os.path.join(folder, name))
-                files += 1
-                size += st.st_size
+        copied = link_or_copy_tree(src, tmp)
         rename_noreplace(tmp, dst)
         fsync_dir(dst.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {
-        "method": method,
-        "files": files,
-        "bytes": size,
+        "method": copied.method,
+        "files": copied.files,
+        "bytes": copied.bytes,
         "seconds": round(time.monotonic() - started, 4),
     }
