@@ -232,6 +232,9 @@ def bench_copies(s: Setup, env: PromoteEnv, repeats: int) -> CopyRuns:
             res.template_outage.append(copied.outage_seconds)
             print(
                 f"  run {i} liftgate template copy: {secs(wall)} (database {copied.seconds:.2f} s, "
+                f"of which CREATE DATABASE {copied.detail.get('create_seconds')} s, attempts "
+                f"{copied.detail.get('attempts')}, sessions ended "
+                f"{copied.detail.get('sessions_ended')}; "
                 f"outage {copied.outage_seconds:.2f} s, {mbs(copied.bytes)}; filestore "
                 f"{linked['method']} {linked['files']:,} files {linked['seconds']:.2f} s)"
             )

@@ -149,6 +149,7 @@ def copy_template(
     ended = 0
     tries = 0
     created = False
+    create_seconds = 0.0
     try:
         _allow_connections(admin, src_db, False)
     except psycopg.Error as exc:
@@ -171,7 +172,9 @@ def copy_template(
                 if busy:
                     break
             try:
+                create_started = time.monotonic()
                 admin.execute(statement)
+                create_seconds = time.monotonic() - create_started
                 created = True
                 break
             except psycopg.errors.ObjectInUse:
@@ -213,6 +216,7 @@ def copy_template(
         detail={
             "pg_strategy": strategy if admin.info.server_version >= 150000 else "file_copy",
             "attempts": tries,
+            "create_seconds": round(create_seconds, 4),
             "sessions_ended": ended,
             "src_allowed_connections_before": was_allowed,
             "src_frozen": is_frozen(admin, src_db),
