@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import pstats
 import random
 import shutil
@@ -44,9 +43,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec
 
-import liftgate
-from benchlib import REPO, BenchError, git_state, median, show, unescape_mount
-from benchlib import print_table as print_cells
+from benchlib import (
+    REPO,
+    BenchError,
+    Row,
+    median,
+    print_header,
+    print_summary,
+    show,
+    unescape_mount,
+)
 from liftgate.engine.fsops import sync_filesystem
 from liftgate.engine.project import Project
 from liftgate.files.api import promote
@@ -623,16 +629,6 @@ def bench_cli(project_dir: Path, count: int, rng: random.Random) -> CliResult:
 # --------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------
-@dataclass
-class Row:
-    figure: str
-    liftgate: str
-    baseline: str
-    ratio: float | None
-    goal: str
-    verdict: str
-
-
 def judged(ratio: float) -> str:
     return "PASS" if ratio <= GOAL else "FAIL"
 
@@ -646,19 +642,6 @@ def goal_row(figure: str, value: float, base: float, show_as: Callable[[float], 
     """A row judged against the goal (ratio <= GOAL)."""
     ratio = value / base
     return Row(figure, show_as(value), show_as(base), ratio, f"<= {GOAL}", judged(ratio))
-
-
-def print_table(rows: list[Row]) -> None:
-    ratio = ["-" if r.ratio is None else f"{r.ratio:.2f}x" for r in rows]
-    print_cells(
-        [
-            ("figure", "liftgate", "baseline", "ratio", "goal", "result"),
-            *[
-                (r.figure, r.liftgate, r.baseline, x, r.goal, r.verdict)
-                for r, x in zip(rows, ratio, strict=True)
-            ],
-        ]
-    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -701,11 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     size = args.size_mb * MB
     rng = random.Random(args.seed)
-    print("liftgate file promotion benchmark")
-    print(f"  python {platform.python_version()} at {sys.executable}")
-    print(f"  liftgate {liftgate.__version__} from {Path(liftgate.__file__).parent}")
-    print(f"  repository {REPO} at {git_state()}")
-    print(f"  {platform.platform()}, {os.cpu_count()} CPUs")
+    print_header("liftgate file promotion benchmark")
     print("work folder:")
     where = choose_base(args.dir)
     need = size * (2 * args.repeats + 6) + 64 * MB
@@ -857,7 +836,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile_small(work, args.profile, rng)
 
         print("\nsummary (ratio = liftgate / baseline, same run)")
-        print_table(rows)
+        print_summary(rows)
     finally:
         if args.keep:
             print(f"\nkept {work}")

@@ -36,7 +36,6 @@ import gzip
 import importlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -52,18 +51,18 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-import liftgate
 from benchlib import (
     REPO,
     BenchError,
+    Row,
     check_env_args,
     env_parser,
-    git_state,
     median,
+    print_header,
+    print_summary,
     show,
     unescape_mount,
 )
-from benchlib import print_table as print_cells
 from liftgate.artifacts.blobs import BlobStore
 from liftgate.artifacts.repository import ArtifactRepository
 from liftgate.engine.project import Project
@@ -928,34 +927,15 @@ def profile_export(s: Setup, artifact: str, wall: float, startup: float) -> None
 # --------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------
-@dataclass
-class Row:
-    figure: str
-    liftgate: str
-    baseline: str
-    ratio: str
-    goal: str
-    verdict: str
-
-
 def row(figure: str, lg: float, bl: float, goal: float) -> Row:
     ratio = lg / bl
     return Row(
         figure,
         secs(lg),
         secs(bl),
-        f"{ratio:.2f}",
+        ratio,
         f"<= {goal}",
         "PASS" if ratio <= goal else "FAIL",
-    )
-
-
-def print_table(rows: list[Row]) -> None:
-    print_cells(
-        [
-            ("figure", "liftgate", "baseline", "ratio", "goal", "result"),
-            *[(r.figure, r.liftgate, r.baseline, r.ratio, r.goal, r.verdict) for r in rows],
-        ]
     )
 
 
@@ -973,24 +953,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    print("liftgate Odoo backup / restore / export benchmark")
-    print(f"  python {platform.python_version()} at {sys.executable}")
-    print(f"  liftgate {liftgate.__version__} from {Path(liftgate.__file__).parent}")
-    print(f"  repository {REPO} at {git_state()}")
-    print(f"  {platform.platform()}, {os.cpu_count()} CPUs")
+def env_work_folder(args: argparse.Namespace, prefix: str, mb_per_scale: int) -> Path:
+    """Print the run's size options and the load, then make the work folder (disk-backed,
+    with room for ``mb_per_scale`` MB per unit of ``--scale`` plus 1 GB) and say where."""
     print(f"  --scale {args.scale:g}, --repeats {args.repeats}")
     print(f"  load average {load()} (other work on this machine shares its CPUs and disk)")
     print("work folder:")
     base, why = choose_base(args.dir)
-    need = int(args.scale * 9000 * MB) + 1024 * MB
+    need = int(args.scale * mb_per_scale * MB) + 1024 * MB
     free = shutil.disk_usage(base).free
     if free < need:
         raise BenchError(f"{base} has {free // MB} MB free; this run needs ~{need // MB} MB")
-    work = Path(tempfile.mkdtemp(prefix="lg-bench-odoo-", dir=base))
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     work.chmod(0o755)  # the server (OS user postgres when root) keeps its data dir in here
     print(f"  using {work} ({why})")
+    return work
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    print_header("liftgate Odoo backup / restore / export benchmark")
+    work = env_work_folder(args, "lg-bench-odoo-", 9000)
 
     rows: list[Row] = []
     setup: Setup | None = None
@@ -1030,7 +1013,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "2' second backup after one row changed vs first",
                 secs(backups.changed),
                 secs(median(backups.first)),
-                f"{backups.changed / median(backups.first):.2f}",
+                backups.changed / median(backups.first),
                 "none set",
                 "INFO",
             )
@@ -1065,7 +1048,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("  export: not available in this checkout")
             rows.append(
-                Row("4 odoo-zip export vs pg_dump + zip -r", "-", "-", "-", "<= 1.0", "SKIP")
+                Row("4 odoo-zip export vs pg_dump + zip -r", "-", "-", None, "<= 1.0", "SKIP")
             )
 
         failing = {r.figure[0] for r in rows if r.verdict == "FAIL" or args.profile}
@@ -1090,7 +1073,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"\nload average at the end: {load()}")
         print("\nsummary (ratio = liftgate / baseline, medians of the same run)")
-        print_table(rows)
+        print_summary(rows)
     finally:
         if setup is not None:
             setup.cluster.cleanup()

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -51,13 +50,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-import liftgate
 from bench_odoo_backup import (
-    MB,
     Phases,
     Setup,
     build,
-    choose_base,
+    env_work_folder,
     lg_argv,
     lg_run,
     load,
@@ -68,8 +65,17 @@ from bench_odoo_backup import (
     secs,
     timed_steps,
 )
-from benchlib import REPO, BenchError, check_env_args, env_parser, git_state, median, show
-from benchlib import print_table as print_cells
+from benchlib import (
+    REPO,
+    BenchError,
+    Row,
+    check_env_args,
+    env_parser,
+    median,
+    print_header,
+    print_summary,
+    show,
+)
 from liftgate.engine import fsops
 from liftgate.engine.fsops import fsync_dir, link_or_copy_tree
 from liftgate.engine.project import Project
@@ -232,8 +238,7 @@ def bench_copies(s: Setup, env: PromoteEnv, repeats: int) -> CopyRuns:
             res.template_outage.append(copied.outage_seconds)
             print(
                 f"  run {i} liftgate template copy: {secs(wall)} (database {copied.seconds:.2f} s, "
-                f"of which CREATE DATABASE {copied.detail.get('create_seconds')} s, attempts "
-                f"{copied.detail.get('attempts')}, sessions ended "
+                f"attempts {copied.detail.get('attempts')}, sessions ended "
                 f"{copied.detail.get('sessions_ended')}; "
                 f"outage {copied.outage_seconds:.2f} s, {mbs(copied.bytes)}; filestore "
                 f"{linked['method']} {linked['files']:,} files {linked['seconds']:.2f} s)"
@@ -391,6 +396,12 @@ class ClientRun:
     def text(self) -> str:
         return f"{len(self.failures)} failed of {self.requests + len(self.failures)}"
 
+    def report(self, during: str) -> None:
+        """Print the count and the first failures, under "client during <during>"."""
+        print(f"  client during {during}: {self.text()}")
+        for failure in self.failures[:5]:
+            print(f"    {failure}")
+
 
 @dataclass
 class Promotion:
@@ -507,9 +518,7 @@ def bench_promotion(env: PromoteEnv, copy: str, label: str) -> Promotion:
         f"      the rest of the freeze: {rest:.2f} s (green_start {p.start_s:.2f} s: freeze green, "
         f"switch release, start service, health {p.health_s:.2f} s; cutover; journal writes)"
     )
-    print(f"  client during the promotion: {client.text()}")
-    for failure in client.failures[:5]:
-        print(f"    {failure}")
+    client.report("the promotion")
     return p
 
 
@@ -626,32 +635,20 @@ def bench_rollback(env: PromoteEnv) -> Rollback:
         f"green writes after the cutover {out.get('green_writes_after_cutover')}; green kept as "
         f"{(out.get('green_kept_as') or {}).get('db')}"
     )
-    print(f"  client during the rollback: {client.text()}")
-    for failure in client.failures[:5]:
-        print(f"    {failure}")
+    client.report("the rollback")
     return r
 
 
 # --------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------
-@dataclass
-class Row:
-    figure: str
-    value: str
-    reference: str
-    ratio: str
-    goal: str
-    verdict: str
-
-
 def freeze_row(p: Promotion, label: str) -> Row:
     return Row(
         f"{label} write freeze, --copy {p.copy}",
         secs(p.freeze),
         f"copy {p.data_s:.2f} + update {p.update_s:.2f} + smoke {p.smoke_s:.2f} + 1 = "
         f"{p.budget:.2f} s",
-        f"{p.freeze / p.budget:.2f}",
+        p.freeze / p.budget,
         "<= 1.00",
         "PASS" if p.freeze <= p.budget else "FAIL",
     )
@@ -663,25 +660,16 @@ def rollback_row(r: Rollback, label: str) -> list[Row]:
             f"{label} rollback seconds_to_blue",
             secs(r.to_blue),
             f"goal {ROLLBACK_GOAL_S:g} s",
-            f"{r.to_blue / ROLLBACK_GOAL_S:.2f}",
+            r.to_blue / ROLLBACK_GOAL_S,
             "< 1.00",
             "PASS" if r.to_blue < ROLLBACK_GOAL_S else "FAIL",
         ),
-        Row(f"{label} rollback CLI wall", secs(r.wall), "-", "-", "none set", "INFO"),
+        Row(f"{label} rollback CLI wall", secs(r.wall), "-", None, "none set", "INFO"),
     ]
 
 
 def client_row(label: str, run: ClientRun) -> Row:
-    return Row(label, run.text(), "-", "-", "none set", "INFO")
-
-
-def print_table(rows: list[Row]) -> None:
-    print_cells(
-        [
-            ("figure", "value", "reference", "ratio", "goal", "result"),
-            *[(r.figure, r.value, r.reference, r.ratio, r.goal, r.verdict) for r in rows],
-        ]
-    )
+    return Row(label, run.text(), "-", None, "none set", "INFO")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -705,25 +693,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print("liftgate Odoo blue-green promotion benchmark")
-    print(f"  python {platform.python_version()} at {sys.executable}")
-    print(f"  liftgate {liftgate.__version__} from {Path(liftgate.__file__).parent}")
-    print(f"  repository {REPO} at {git_state()}")
-    print(f"  {platform.platform()}, {os.cpu_count()} CPUs")
+    print_header("liftgate Odoo blue-green promotion benchmark")
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     hx_version = run_checked([haproxy, "-v"], REPO).splitlines()[0]
     print(f"  {hx_version}")
-    print(f"  --scale {args.scale:g}, --repeats {args.repeats}")
-    print(f"  load average {load()} (other work on this machine shares its CPUs and disk)")
-    print("work folder:")
-    base, why = choose_base(args.dir)
-    need = int(args.scale * 10000 * MB) + 1024 * MB
-    free = shutil.disk_usage(base).free
-    if free < need:
-        raise BenchError(f"{base} has {free // MB} MB free; this run needs ~{need // MB} MB")
-    work = Path(tempfile.mkdtemp(prefix="lg-bench-promote-", dir=base))
-    work.chmod(0o755)  # the server (OS user postgres when root) keeps its data dir in here
-    print(f"  using {work} ({why}); pg_dump's folder of copy_dump: {tempfile.gettempdir()}")
+    work = env_work_folder(args, "lg-bench-promote-", 10000)
+    print(f"  pg_dump's folder of copy_dump: {tempfile.gettempdir()}")
 
     rows: list[Row] = []
     setup: Setup | None = None
@@ -744,19 +719,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({args.repeats} runs per side; medians)"
         )
         copies = bench_copies(s, env, args.repeats)
+        baseline = median(copies.baseline)
+        copy_ratio = median(copies.template) / baseline
         rows.append(
             Row(
                 "1 green data: copy_template + copy_filestore",
                 secs(median(copies.template)),
-                f"TEMPLATE FILE_COPY + cp -al {secs(median(copies.baseline))}",
-                f"{median(copies.template) / median(copies.baseline):.2f}",
+                f"TEMPLATE FILE_COPY + cp -al {secs(baseline)}",
+                copy_ratio,
                 f"<= {COPY_GOAL}",
-                "PASS"
-                if median(copies.template) / median(copies.baseline) <= COPY_GOAL
-                else "FAIL",
+                "PASS" if copy_ratio <= COPY_GOAL else "FAIL",
             )
         )
-        if args.profile or median(copies.template) / median(copies.baseline) > COPY_GOAL:
+        if args.profile or copy_ratio > COPY_GOAL:
             why = "--profile" if args.profile else "the copy misses its goal"
             print(f"\n[1 profile] ({why}) where copy_filestore's time goes")
             profile_filestore(s, env, args.repeats)
@@ -765,7 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "1 template copy: blue refused connections",
                 secs(median(copies.template_outage)),
                 "-",
-                "-",
+                None,
                 "none set",
                 "INFO",
             )
@@ -774,8 +749,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             Row(
                 "1 green data: copy_dump + copy_filestore (outage 0)",
                 secs(median(copies.dump)),
-                f"TEMPLATE FILE_COPY + cp -al {secs(median(copies.baseline))}",
-                f"{median(copies.dump) / median(copies.baseline):.2f}",
+                f"TEMPLATE FILE_COPY + cp -al {secs(baseline)}",
+                median(copies.dump) / baseline,
                 "none set",
                 "INFO",
             )
@@ -794,7 +769,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"3 failed requests, {CUTOVERS} cutovers",
                 cuts.client.text(),
                 f"{len(cuts.wrong)} wrong slot",
-                "-",
+                None,
                 "0",
                 "PASS" if ok else "FAIL",
             )
@@ -805,7 +780,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"3 switch activate() p50 (p95) over {CUTOVERS}",
                 f"{ms(p50)} ({ms(p95(cuts.elapsed))})",
                 f"goal {ms(SWITCH_GOAL_MS)}",
-                f"{p50 / SWITCH_GOAL_MS:.2f}x",
+                p50 / SWITCH_GOAL_MS,
                 "< 1.00x",
                 "PASS" if p50 < SWITCH_GOAL_MS else "FAIL",
             )
@@ -832,7 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"\nload average at the end: {load()}")
         print("\nsummary")
-        print_table(rows)
+        print_summary(rows, value="value", reference="reference")
     finally:
         if env is not None:
             env.stop()

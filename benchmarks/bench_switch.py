@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -48,9 +47,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-import liftgate
-from benchlib import REPO, BenchError, git_state, median, show
-from benchlib import print_table as print_cells
+from benchlib import REPO, BenchError, Row, median, print_header, print_summary, show
 from liftgate.config import SwitchSettings
 from liftgate.switch import Slot, TrafficSwitch, make_switch
 
@@ -292,16 +289,6 @@ def bench_client(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Row:
-    figure: str
-    value: str
-    reference: str
-    ratio: float | None
-    goal: str
-    verdict: str
-
-
 def run_proxy(kind: str, work: Path, args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     folder = work / kind
@@ -434,25 +421,6 @@ def proxy_argv(proxy: Haproxy | Nginx) -> list[str]:
     return [str(a) for a in argv] if isinstance(argv, list) else [str(argv)]
 
 
-def print_table(rows: list[Row]) -> None:
-    print_cells(
-        [
-            ("figure", "value", "reference", "ratio", "goal", "result"),
-            *[
-                (
-                    r.figure,
-                    r.value,
-                    r.reference,
-                    "-" if r.ratio is None else f"{r.ratio:.2f}x",
-                    r.goal,
-                    r.verdict,
-                )
-                for r in rows
-            ],
-        ]
-    )
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
@@ -474,11 +442,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print("liftgate traffic switch benchmark")
-    print(f"  python {platform.python_version()} at {sys.executable}")
-    print(f"  liftgate {liftgate.__version__} from {Path(liftgate.__file__).parent}")
-    print(f"  repository {REPO} at {git_state()}")
-    print(f"  {platform.platform()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    print_header("liftgate traffic switch benchmark")
+    print(f"  load {os.getloadavg()[0]:.2f}")
     print(f"  {version([shutil.which('haproxy') or '/usr/sbin/haproxy', '-v'])}")
     print(f"  {version([shutil.which('nginx') or '/usr/sbin/nginx', '-v'])}")
     work = Path(tempfile.mkdtemp(prefix="liftgate-bench-switch-", dir=work_base(args.dir)))
@@ -490,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += run_proxy(kind, work, args)
         print(f"\n  load at the end {os.getloadavg()[0]:.2f}")
         print(f"\nsummary (ratio = value / {GOAL_MS:g} ms goal)")
-        print_table(rows)
+        print_summary(rows, value="value", reference="reference")
     finally:
         if args.keep:
             print(f"\nkept {work}")

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import shlex
 import shutil
 import statistics
 import subprocess
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["REPO", "BenchError", "git_state", "median", "print_table", "show", "unescape_mount"]
+import liftgate
+
+__all__ = [
+    "REPO",
+    "BenchError",
+    "Row",
+    "git_state",
+    "median",
+    "print_header",
+    "print_summary",
+    "print_table",
+    "show",
+    "unescape_mount",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,6 +58,49 @@ def print_table(cells: list[tuple[str, ...]]) -> None:
         print("  " + "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
         if n == 0:
             print("  " + "  ".join("-" * w for w in widths))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a benchmark's summary table."""
+
+    figure: str
+    value: str  # liftgate's figure, as printed
+    reference: str  # what it is measured against (a baseline, a goal)
+    ratio: float | None  # value / reference, when the figure has one
+    goal: str
+    verdict: str  # PASS, FAIL, INFO (no goal) or SKIP
+
+
+def print_summary(
+    rows: Sequence[Row], *, value: str = "liftgate", reference: str = "baseline"
+) -> None:
+    """The summary table of ``rows``, under the column titles ``value`` and ``reference``."""
+    print_table(
+        [
+            ("figure", value, reference, "ratio", "goal", "result"),
+            *[
+                (
+                    r.figure,
+                    r.value,
+                    r.reference,
+                    "-" if r.ratio is None else f"{r.ratio:.2f}",
+                    r.goal,
+                    r.verdict,
+                )
+                for r in rows
+            ],
+        ]
+    )
+
+
+def print_header(title: str) -> None:
+    """The first lines of every benchmark: what ran, from where, on what."""
+    print(title)
+    print(f"  python {platform.python_version()} at {sys.executable}")
+    print(f"  liftgate {liftgate.__version__} from {Path(liftgate.__file__).parent}")
+    print(f"  repository {REPO} at {git_state()}")
+    print(f"  {platform.platform()}, {os.cpu_count()} CPUs")
 
 
 def git_state() -> str:

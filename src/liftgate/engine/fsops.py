@@ -24,7 +24,7 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -83,7 +83,8 @@ _SYNCFS = _libc_syncfs()
 def sync_filesystem(path: Path) -> None:
     """Flush every file written to the file system that holds ``path`` (``syncfs(2)``).
 
-    Where syncfs is missing, every regular file directly in ``path`` is fsynced instead.
+    Where syncfs is missing, everything below ``path`` is fsynced instead (``fsync_tree``):
+    what the callers wrote lies there.
     """
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -91,13 +92,14 @@ def sync_filesystem(path: Path) -> None:
             return
     finally:
         os.close(fd)
-    for entry in os.scandir(path):
-        if entry.is_file(follow_symlinks=False):
-            fd = os.open(entry.path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    if os.path.isdir(path):
+        fsync_tree(Path(path))
+    else:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def sync_filesystems(paths: Iterable[Path | str]) -> None:
@@ -310,26 +312,6 @@ def _copy_user_space(src_fd: int, dst_fd: int) -> int:
     return total
 
 
-def _walk(root: str, prefix: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
-    """(relative path, path, lstat) of every entry below ``root``, not ``root`` itself:
-    parents before their children, siblings by name — the order of the relative paths'
-    parts, produced directly by a sorted depth-first walk on plain strings (a folder of
-    many thousand files is walked without a Path object per entry)."""
-    with os.scandir(root) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        rel = prefix + entry.name
-        st = entry.stat(follow_symlinks=False)
-        yield rel, entry.path, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk(entry.path, rel + "/")
-
-
-def _walk_sorted(root: Path) -> list[tuple[Path, os.stat_result]]:
-    """Every entry below ``root`` (not ``root`` itself), parents before children, sorted."""
-    return [(Path(path), st) for _, path, st in _walk(str(root))]
-
-
 _TREE_THREADS = min(4, os.cpu_count() or 1)
 
 
@@ -395,16 +377,20 @@ def copy_tree_durable(src: Path, dst: Path) -> None:
 
 def fsync_tree(root: Path) -> None:
     """fsync every regular file and folder below ``root`` (and ``root``)."""
-    for path, st in _walk_sorted(root):
-        if stat.S_ISREG(st.st_mode):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        elif stat.S_ISDIR(st.st_mode):
-            fsync_dir(path)
-    fsync_dir(root)
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    fd = os.open(entry.path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+        fsync_dir(Path(folder))
 
 
 def link_or_copy_file(src: str | Path, dst: str | Path) -> str:

@@ -149,7 +149,8 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {str(k): self.data(v, key=str(k)) for k, v in value.items()}
+            # keys are text too (a URL with its password can be a key)
+            return {self.text(str(k)): self.data(v, key=str(k)) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         if value is None or isinstance(value, bool | int | float):

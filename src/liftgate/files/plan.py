@@ -82,15 +82,12 @@ def last_write(project: Project, target: str) -> dict[str, Any] | None:
     same path."""
     if not project.has_state:
         return None
-    for run in project.store.list_runs(
-        target=target,
-        status="ok",
-        host=project.host,
-        state_dir=str(project.state_dir),
-        limit=1,
-    ):
-        return {**run.result, "run_id": run.run_id} if "target_digest" in run.result else None
-    return None
+    latest = project.store.list_runs(
+        target=target, status="ok", host=project.host, state_dir=str(project.state_dir), limit=1
+    )
+    if not latest or "target_digest" not in latest[0].result:
+        return None
+    return {**latest[0].result, "run_id": latest[0].run_id}
 
 
 def _current_state(project: Project, target: Path) -> tuple[PathState, dict[str, Any] | None]:

@@ -131,7 +131,7 @@ def _database_back(env: OdooEnv, names: DeployNames, update_started: bool) -> No
             return
         if update_started:
             if database_exists(admin, names.db):
-                rename_database(admin, names.db, names.failed_db, end_sessions=True)
+                slotcopy.rename_alone(admin, names.db, names.failed_db)
             rename_database(admin, names.copy_db, names.db)
             slotcopy.drop_database(admin, names.failed_db)
         else:

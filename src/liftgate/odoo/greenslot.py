@@ -89,7 +89,7 @@ def green_aside(project: Project, run: Run, green: OdooEnv, names: GreenNames) -
         admin = maintenance_connection(green)
         try:
             if database_exists(admin, names.db) and not database_exists(admin, names.aside_db):
-                rename_database(admin, names.db, names.aside_db, end_sessions=True)
+                slotcopy.rename_alone(admin, names.db, names.aside_db)
                 detail["db"] = names.aside_db
         finally:
             admin.close()

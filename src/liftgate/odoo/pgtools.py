@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,25 +185,9 @@ def database_exists(conn: psycopg.Connection[Any], dbname: str) -> bool:
     )
 
 
-def rename_database(
-    conn: psycopg.Connection[Any], old: str, new: str, *, end_sessions: bool = False
-) -> None:
-    """``ALTER DATABASE old RENAME TO new``. ``end_sessions``: end ``old``'s sessions first,
-    again and again (a client such as an Odoo server may reconnect) for up to ~20 s."""
-    statement = sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-        sql.Identifier(old), sql.Identifier(new)
+def rename_database(conn: psycopg.Connection[Any], old: str, new: str) -> None:
+    """``ALTER DATABASE old RENAME TO new`` (``old`` without other sessions: see
+    ``slotcopy.rename_alone`` to end them first)."""
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
     )
-    if not end_sessions:
-        conn.execute(statement)
-        return
-    for attempt in range(20):
-        terminate_sessions(conn, old)
-        try:
-            conn.execute(statement)
-            return
-        except psycopg.errors.ObjectInUse:
-            if attempt == 19:
-                raise OperationError(
-                    f"database {old} keeps getting new sessions; cannot rename it"
-                ) from None
-            time.sleep(0.1 * (attempt + 1))

@@ -64,7 +64,7 @@ from liftgate.odoo.greenslot import (
     stop_service,
     teardown_green,
 )
-from liftgate.odoo.pgtools import database_exists, rename_database
+from liftgate.odoo.pgtools import database_exists
 from liftgate.odoo.preconditions import Preconditions, check_preconditions
 from liftgate.odoo.prodslots import ProdSlots, Slot, other
 from liftgate.odoo.restore import maintenance_connection
@@ -708,7 +708,7 @@ def switch_back(
         stop_service(spec, "stopping green's service")
         gadmin = maintenance_connection(green)
         try:
-            rename_database(gadmin, names.db, names.kept_db, end_sessions=True)
+            slotcopy.rename_alone(gadmin, names.db, names.kept_db)
         finally:
             gadmin.close()
         if Path(names.filestore).exists():

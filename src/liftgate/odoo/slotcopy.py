@@ -44,12 +44,15 @@ from liftgate.odoo.freeze import end_sessions, is_frozen
 from liftgate.odoo.pgtools import PgTools, database_exists, server_info
 
 __all__ = [
+    "Alone",
     "CopyReport",
     "copy_dump",
     "copy_filestore",
     "copy_template",
     "database_size",
     "drop_database",
+    "rename_alone",
+    "run_alone",
 ]
 
 _PARAM = sql.Identifier("default_transaction_read_only")
@@ -111,6 +114,61 @@ def _unfreeze_copy(admin: psycopg.Connection[Any], dst: str) -> None:
         raise OperationError(f"the copy {dst} is still read-only after RESET")
 
 
+@dataclass(frozen=True)
+class Alone:
+    """How :func:`run_alone` got its statement through."""
+
+    attempts: int
+    sessions_ended: int
+
+
+def run_alone(
+    admin: psycopg.Connection[Any],
+    db: str,
+    statement: sql.Composed,
+    *,
+    failing: str,
+    hint: str | None = None,
+    attempts: int = 20,
+) -> Alone:
+    """Execute ``statement`` — one PostgreSQL refuses while other sessions use ``db``
+    (``CREATE DATABASE ... TEMPLATE db``, ``DROP DATABASE db``, ``ALTER DATABASE db RENAME``)
+    — after ending ``db``'s sessions, and again while a client keeps reconnecting
+    (``ObjectInUse``). A session this role may not end fails at once (the statement would
+    wait 5 s for it and fail): OperationError ``"<failing>: other sessions stayed
+    connected ..."``. Other errors of the statement propagate as psycopg errors."""
+    ended = 0
+    busy: tuple[str, ...] = ()
+    for attempt in range(1, attempts + 1):
+        result = end_sessions(admin, db, recheck=False)
+        ended += result.ended
+        busy = result.not_ended
+        if busy:
+            time.sleep(0.2)
+            busy = end_sessions(admin, db, recheck=False).not_ended
+            if busy:
+                break
+        try:
+            admin.execute(statement)
+            return Alone(attempt, ended)
+        except psycopg.errors.ObjectInUse:
+            time.sleep(min(0.05 * attempt, 0.5))
+    why = f": {'; '.join(busy[:3])}" if busy else ""
+    raise OperationError(f"{failing}: other sessions stayed connected to {db}{why}", hint=hint)
+
+
+def rename_alone(admin: psycopg.Connection[Any], old: str, new: str) -> None:
+    """``ALTER DATABASE old RENAME TO new`` with ``old``'s sessions ended (see run_alone)."""
+    _require_autocommit(admin)
+    statement = sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+        sql.Identifier(old), sql.Identifier(new)
+    )
+    try:
+        run_alone(admin, old, statement, failing=f"cannot rename database {old}")
+    except psycopg.Error as exc:
+        raise OperationError(f"cannot rename database {old}: {_first_line(exc)}") from None
+
+
 def copy_template(
     admin: psycopg.Connection[Any],
     src_db: str,
@@ -146,10 +204,6 @@ def copy_template(
     )
     was_allowed = _allows_connections(admin, src_db)
     started = time.monotonic()
-    ended = 0
-    tries = 0
-    created = False
-    create_seconds = 0.0
     try:
         _allow_connections(admin, src_db, False)
     except psycopg.Error as exc:
@@ -160,40 +214,24 @@ def copy_template(
     outage_start = time.monotonic()
     outage = 0.0
     try:
-        busy: tuple[str, ...] = ()
-        for tries in range(1, attempts + 1):
-            result = end_sessions(admin, src_db, recheck=False)
-            ended += result.ended
-            busy = result.not_ended
-            if busy:
-                # CREATE DATABASE would wait 5 s for them and fail: fail now
-                time.sleep(0.2)
-                busy = end_sessions(admin, src_db, recheck=False).not_ended
-                if busy:
-                    break
-            try:
-                create_started = time.monotonic()
-                admin.execute(statement)
-                create_seconds = time.monotonic() - create_started
-                created = True
-                break
-            except psycopg.errors.ObjectInUse:
-                time.sleep(min(0.05 * tries, 0.5))
-            except psycopg.errors.DuplicateDatabase:
-                raise OperationError(
-                    f"cannot copy database {src_db} to {dst_db}: {dst_db} already exists"
-                ) from None
-            except psycopg.Error as exc:
-                raise OperationError(
-                    f"cannot copy database {src_db} to {dst_db}: {_first_line(exc)}"
-                ) from None
-        if not created:
-            why = f": {'; '.join(busy[:3])}" if busy else ""
-            raise OperationError(
-                f"cannot copy database {src_db}: other sessions stayed connected to it{why}",
+        try:
+            alone = run_alone(
+                admin,
+                src_db,
+                statement,
+                failing=f"cannot copy database {src_db}",
                 hint="end them (or stop the program that holds them) and try again, or copy "
                 "with a dump, which needs no exclusive access",
+                attempts=attempts,
             )
+        except psycopg.errors.DuplicateDatabase:
+            raise OperationError(
+                f"cannot copy database {src_db} to {dst_db}: {dst_db} already exists"
+            ) from None
+        except psycopg.Error as exc:
+            raise OperationError(
+                f"cannot copy database {src_db} to {dst_db}: {_first_line(exc)}"
+            ) from None
     finally:
         try:
             _allow_connections(admin, src_db, True)
@@ -215,9 +253,8 @@ def copy_template(
         bytes=database_size(admin, dst_db),
         detail={
             "pg_strategy": strategy if admin.info.server_version >= 150000 else "file_copy",
-            "attempts": tries,
-            "create_seconds": round(create_seconds, 4),
-            "sessions_ended": ended,
+            "attempts": alone.attempts,
+            "sessions_ended": alone.sessions_ended,
             "src_allowed_connections_before": was_allowed,
             "src_frozen": is_frozen(admin, src_db),
         },
@@ -394,26 +431,14 @@ def drop_database(admin: psycopg.Connection[Any], db: str, *, attempts: int = 20
         raise UsageError(f"refusing to drop database {db}")
     if admin.info.dbname == db:
         raise UsageError(f"cannot drop database {db} through a connection to it")
+    if not database_exists(admin, db):
+        return False
     statement = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(db))
-    busy: tuple[str, ...] = ()
-    for attempt in range(1, attempts + 1):
-        if not database_exists(admin, db):
-            return False
-        busy = end_sessions(admin, db, recheck=False).not_ended
-        if busy:  # DROP DATABASE would wait 5 s for them and fail
-            time.sleep(0.2)
-            busy = end_sessions(admin, db, recheck=False).not_ended
-            if busy:
-                break
-        try:
-            admin.execute(statement)
-            return True
-        except psycopg.errors.ObjectInUse:
-            time.sleep(min(0.05 * attempt, 0.5))
-        except psycopg.Error as exc:
-            raise OperationError(f"cannot drop database {db}: {_first_line(exc)}") from None
-    why = f": {'; '.join(busy[:3])}" if busy else ""
-    raise OperationError(f"cannot drop database {db}: other sessions stayed connected{why}")
+    try:
+        run_alone(admin, db, statement, failing=f"cannot drop database {db}", attempts=attempts)
+    except psycopg.Error as exc:
+        raise OperationError(f"cannot drop database {db}: {_first_line(exc)}") from None
+    return True
 
 
 def copy_filestore(src: Path, dst: Path) -> dict[str, Any]:
