@@ -6,7 +6,8 @@ Every figure is a ratio against a baseline measured in the same run, on the same
 
 1. promoting a large (default 200 MB) random file through the CLI vs ``cp`` + ``sync``,
    with the target already there (the repeated-promotion case, with a backup) and, as an
-   extra line, without it (first promotion);
+   extra line, without it (first promotion); as references, one sha256 pass and a bare
+   Python process that only copies, hashes, fsyncs and renames (the floor of any Python CLI);
 2. ``--count`` sequential promotions of a small (2-4 KB) file onto the same target through
    the library API vs a hand-written loop with the same durability;
 3. the CLI's median latency for one small promotion, next to the start-up of the same
@@ -256,6 +257,38 @@ class LargeResult:
     first_cp: list[float] = field(default_factory=list)
     inplace_cp: list[float] = field(default_factory=list)
     sha256: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)  # FLOOR_SCRIPT as its own process
+
+
+# The least any promotion written in Python does, run as its own process like the CLI: start
+# the interpreter, copy in the kernel while a second thread hashes the source, fsync the copy,
+# rename it over the target and fsync the folder. No config, lock, journal, backup, history,
+# evidence or read-back comparison: a floor, not a competitor.
+FLOOR_SCRIPT = """\
+import hashlib, os, sys, threading
+src, dst = sys.argv[1], sys.argv[2]
+fi = os.open(src, os.O_RDONLY)
+tmp = dst + ".floor-tmp"
+fo = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+digest = hashlib.sha256()
+def hash_source():
+    buf = bytearray(1 << 20)
+    view, offset = memoryview(buf), 0
+    while n := os.preadv(fi, [buf], offset):
+        digest.update(view[:n])
+        offset += n
+hasher = threading.Thread(target=hash_source)
+hasher.start()
+while os.copy_file_range(fi, fo, 1 << 30):
+    pass
+os.fsync(fo)
+hasher.join()
+os.close(fo)
+os.replace(tmp, dst)
+folder = os.open(os.path.dirname(dst), os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(folder)
+print(digest.hexdigest())
+"""
 
 
 def sha256_of(path: Path) -> str:
@@ -276,6 +309,12 @@ def bench_large(work: Path, size: int, repeats: int) -> LargeResult:
     if cp_bin is None or sync_bin is None:
         raise BenchError("cp and sync are needed for the large-file baseline")
     live, baseline_target = project / "live" / "big.bin", base / "big.bin"
+    floor_script = root / "floor.py"
+    floor_script.write_text(FLOOR_SCRIPT, encoding="utf-8")
+    floor_argv = [sys.executable, str(floor_script)]
+    sha256_bin = shutil.which("sha256sum")
+    if sha256_bin is None:
+        raise BenchError("sha256sum is needed to check the floor script's copy")
 
     def cp_sync(staged: Path, target: Path) -> None:
         run_checked([cp_bin, str(staged), str(target)], base)
@@ -287,6 +326,12 @@ def bench_large(work: Path, size: int, repeats: int) -> LargeResult:
     print(f"  baseline: {cp_shown} && {sync_bin}   (the destination removed first: cp creates")
     print("            a new file, as liftgate does; cp over an existing file is shown apart)")
     print(
+        f"  floor:    {show([*floor_argv, 'STAGED', str(base / 'floor.bin')])}   (reference: "
+        "a new\n            process that only copies (copy_file_range) while a thread hashes, "
+        "fsyncs, renames\n            and fsyncs the folder; no config, lock, journal, backup, "
+        "history or evidence)"
+    )
+    print(
         "  before every timed run: staged file written beforehand, then sync (os.sync); "
         "no cache dropping"
     )
@@ -297,6 +342,8 @@ def bench_large(work: Path, size: int, repeats: int) -> LargeResult:
     os.sync()
     cli_promote(project, seed, live)
     cp_sync(seed, baseline_target)
+    floor_target = base / "floor.bin"
+    run_checked([*floor_argv, str(seed), str(floor_target)], base)
     seed.unlink()
 
     result = LargeResult()
@@ -321,6 +368,13 @@ def bench_large(work: Path, size: int, repeats: int) -> LargeResult:
         # for reference only: one sha256 pass over the staged file (from the page cache), the
         # digest every promotion must record; no promotion can take less
         result.sha256.append(timed(sha256_of, staged))
+        # for reference only: the bare Python floor, in cp's conditions (its previous output
+        # removed just before, as cp's destination is: see the benchmarks README on pages)
+        floor_target.unlink()
+        os.sync()
+        result.floor.append(timed(run_checked, [*floor_argv, str(staged), str(floor_target)], base))
+        if run_checked([sha256_bin, str(floor_target)], base).split()[0] != sha256_of(staged):
+            raise BenchError("the floor script's copy differs from the staged file")
         for side in order:  # the target does not exist yet: first promotion
             os.sync()
             if side == "liftgate":
@@ -332,7 +386,8 @@ def bench_large(work: Path, size: int, repeats: int) -> LargeResult:
             f"exists: liftgate {secs(result.repeated_lg[-1])}, cp+sync "
             f"{secs(result.repeated_cp[-1])}; first: liftgate {secs(result.first_lg[-1])}, "
             f"cp+sync {secs(result.first_cp[-1])}; cp over the existing file "
-            f"{secs(result.inplace_cp[-1])}; sha256 alone {secs(result.sha256[-1])}"
+            f"{secs(result.inplace_cp[-1])}; sha256 alone {secs(result.sha256[-1])}; "
+            f"bare Python floor {secs(result.floor[-1])}"
         )
         for path in (staged, first_lg, first_cp):
             path.unlink()
@@ -730,6 +785,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             reference(
                 f"{args.size_mb} MB: cp+sync over the existing file, in place (reference)",
                 median(large.inplace_cp),
+                median(large.repeated_cp),
+                secs,
+            )
+        )
+        rows.append(
+            reference(
+                f"{args.size_mb} MB: bare Python copy+sha256+fsync process (floor, reference)",
+                median(large.floor),
                 median(large.repeated_cp),
                 secs,
             )
