@@ -48,7 +48,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from benchlib import REPO, BenchError, Row, median, print_header, print_summary, show
-from liftgate.config import SwitchSettings
+from liftgate.envconfig import SwitchSettings
 from liftgate.switch import Slot, TrafficSwitch, make_switch
 
 # the proxies and backends live with the tests (mypy checks them as the top-level package

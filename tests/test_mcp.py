@@ -26,6 +26,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+from liftgate.cli import filecmd
 from liftgate.cli.app import app
 from liftgate.engine import approvals
 from liftgate.engine.project import Project
@@ -143,11 +144,23 @@ def test_cli_builds_the_same_request_from_its_argv(
         seen.append(self)
         raise SystemExit(0)
 
+    def fake_execute(action: str, fields: dict[str, Any], project: Project) -> dict[str, Any]:
+        # the file commands parse without pydantic: their fields must build the same model
+        assert action == type(request_).action
+        assert set(fields) == set(type(request_).model_fields)
+        seen.append(type(request_).model_validate(fields))
+        return {"status": "OK", "action": action, "message": "parsed"}
+
     monkeypatch.setattr(type(request_), "run", fake_run)
+    monkeypatch.setattr(filecmd, "execute", fake_execute)
     monkeypatch.chdir(proj_dir)
     result = CliRunner().invoke(app, request_.argv())
     assert result.exit_code == 0, result.output
     assert seen == [request_]
+    if type(request_).action in filecmd.ACTIONS:  # and the console script's own path
+        seen.clear()
+        assert filecmd.run(type(request_).action, request_.argv()[1:]) == 0
+        assert seen == [request_]
 
 
 def test_request_models_forbid_unknown_inputs_and_say_why_in_one_sentence(

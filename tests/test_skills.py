@@ -15,6 +15,7 @@ import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
 import typer
 
+from liftgate.cli import filecmd
 from liftgate.cli.app import app
 from liftgate.sandbox.cluster import PgCluster
 from liftgate.skills import (
@@ -105,6 +106,10 @@ def _cli_tree() -> Any:
 def _check_command(line: str) -> str | None:
     """Why ``line`` is not a command of the real CLI (None when it is)."""
     words = shlex.split(line)[1:]
+    if words and words[0] in filecmd.ACTIONS:  # parsed by filecmd, not by the Typer app
+        options = filecmd.option_names(words[0])
+        unknown = [w for w in words[1:] if w.startswith("--") and w.split("=")[0] not in options]
+        return f"{line!r}: unknown option {unknown[0]}" if unknown else None
     command = _cli_tree()
     while words and hasattr(command, "commands") and not words[0].startswith("-"):
         if words[0] not in command.commands:
@@ -127,6 +132,7 @@ def test_every_command_in_a_skill_exists_in_the_cli() -> None:
     assert checked > 30
     assert _check_command("liftgate odoo deploy ENV --comit X") is not None
     assert _check_command("liftgate odoo deplo ENV") is not None
+    assert _check_command("liftgate promote A --targett B") is not None
 
 
 def test_skills_list_and_show(tmp_path: Path) -> None:

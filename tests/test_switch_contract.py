@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from liftgate.config import NginxSwitchSettings, SwitchSettings
+from liftgate.envconfig import NginxSwitchSettings, SwitchSettings
 from liftgate.errors import ConfigError, SwitchError
 from liftgate.switch import (
     CommandSwitch,

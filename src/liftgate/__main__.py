@@ -1,3 +1,3 @@
-from liftgate.cli.app import main
+from liftgate.cli.entry import main
 
 main()

@@ -13,37 +13,42 @@ Example::
     [store]
     ops_dsn = "host=/run/postgresql dbname=liftgate"   # optional: share state between hosts
 
-        [[files.verify]]
+    [[files.verify]]
     glob = "docs/**.md"
     starts_with = "# M2M v1.0"
+
+The file-promotion sections (``[project]``, ``[store]``, ``[files]``, ``[redaction]``,
+``[artifacts]``, ``[skills]``) are checked here with the standard library; the Odoo sections
+(``[postgres]``, ``[odoo]``, ``[env.NAME]``) by the pydantic models of ``liftgate.envconfig``,
+loaded only when the file has one of them. A project that only promotes files so never
+imports pydantic: its commands start in a fraction of the time.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from liftgate.errors import ConfigError
 
+if TYPE_CHECKING:
+    from liftgate.envconfig import EnvSettings, OdooSections, OdooSettings, PostgresSettings
+
 __all__ = [
     "CONFIG_NAME",
-    "CodeSettings",
+    "ArtifactsSettings",
     "Config",
-    "EnvSettings",
     "FilesSettings",
-    "OdooSettings",
-    "ServiceCommands",
+    "ProjectSettings",
+    "RedactionSettings",
     "Settings",
     "SkillsSettings",
-    "SlotSettings",
-    "SmokeCheck",
-    "StabilitySettings",
-    "SwitchSettings",
+    "StoreSettings",
     "VerifyRule",
     "load_config",
     "parse_duration",
@@ -51,22 +56,57 @@ __all__ = [
 
 CONFIG_NAME = "liftgate.toml"
 
+_ODOO_SECTIONS = ("postgres", "env", "odoo")
+_PARSES_AS = ("yaml", "json", "toml")
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _invalid(where: str, what: str) -> ConfigError:
+    """One problem in the file: where (dotted) and what; load_config adds the file's path."""
+    return ConfigError(f"{where}: {what}")
 
 
-class ProjectSettings(_Model):
-    roots: list[str] = Field(default_factory=lambda: ["."])
+T = TypeVar("T")
+
+
+def _table(raw: object, where: str, keys: tuple[str, ...]) -> Mapping[str, object]:
+    if not isinstance(raw, dict):
+        raise _invalid(where, "must be a table")
+    for key in raw:
+        if key not in keys:
+            raise _invalid(f"{where}.{key}", f"unknown key (known: {', '.join(keys)})")
+    return cast(Mapping[str, object], raw)
+
+
+def _str(table: Mapping[str, object], key: str, where: str, default: T) -> str | T:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, str):
+        raise _invalid(f"{where}.{key}", "must be a string")
+    return value
+
+
+def _strs(table: Mapping[str, object], key: str, where: str, default: list[str]) -> list[str]:
+    value = table.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _invalid(f"{where}.{key}", "must be a list of strings")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    roots: list[str] = field(default_factory=lambda: ["."])
     state_dir: str = ".liftgate"
     evidence_dir: str | None = None
 
 
-class StoreSettings(_Model):
+@dataclass(frozen=True)
+class StoreSettings:
     ops_dsn: str | None = None
 
 
-class VerifyRule(_Model):
+@dataclass(frozen=True)
+class VerifyRule:
     """One ``[[files.verify]]`` rule: files matching ``glob`` must pass every check given."""
 
     glob: str
@@ -75,29 +115,64 @@ class VerifyRule(_Model):
     regex: str | None = None
     parses_as: Literal["yaml", "json", "toml"] | None = None
 
-    @model_validator(mode="after")
-    def _has_a_check(self) -> VerifyRule:
+    def __post_init__(self) -> None:
         if not any((self.starts_with, self.contains, self.regex, self.parses_as)):
             raise ValueError(
                 f"rule for {self.glob!r} needs starts_with, contains, regex or parses_as"
             )
+        if self.parses_as is not None and self.parses_as not in _PARSES_AS:
+            raise ValueError(f"parses_as must be one of {', '.join(_PARSES_AS)}")
         if self.regex is not None:
             try:
                 re.compile(self.regex)
             except re.error as exc:
                 raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from exc
-        return self
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "rule") -> VerifyRule:
+        """A rule from its TOML table (or its ``as_dict``); ``_Invalid`` when it is wrong."""
+        keys = ("glob", "starts_with", "contains", "regex", "parses_as")
+        table = _table(raw, where, keys)
+        glob = _str(table, "glob", where, None)
+        if glob is None:
+            raise _invalid(f"{where}.glob", "is required")
+        values = {key: _str(table, key, where, None) for key in keys[1:]}
+        try:
+            return cls(glob=glob, **values)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise _invalid(where, str(exc)) from None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "glob": self.glob,
+            "starts_with": self.starts_with,
+            "contains": self.contains,
+            "regex": self.regex,
+            "parses_as": self.parses_as,
+        }
 
 
-class FilesSettings(_Model):
-    verify: list[VerifyRule] = Field(default_factory=list)
+@dataclass(frozen=True)
+class FilesSettings:
+    verify: list[VerifyRule] = field(default_factory=list)
 
 
-class PostgresSettings(_Model):
-    """``[postgres]``: the libpq conninfo shared by every environment (no password here,
-    ideally: it may come from odoo.conf, ``PGPASSWORD`` or ``~/.pgpass``)."""
+@dataclass(frozen=True)
+class ArtifactsSettings:
+    dir: str | None = None
 
-    dsn: str | None = None
+
+@dataclass(frozen=True)
+class RedactionSettings:
+    patterns: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SkillsSettings:
+    """``[skills]``: ``registry`` is the project's override of the shipped skill registry
+    (a YAML file, relative to liftgate.toml's folder; see ``liftgate.skills.registry``)."""
+
+    registry: str | None = None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -112,190 +187,123 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
 
 
-def _argv(value: list[str] | None, what: str) -> list[str] | None:
-    if value is not None and (not value or not all(value)):
-        raise ValueError(f"{what} must be a non-empty list of non-empty arguments (argv)")
-    return value
-
-
-class ServiceCommands(_Model):
-    """``service = {start = [...], stop = [...], restart = [...]}``: argv lists, no shell."""
-
-    start: list[str] | None = None
-    stop: list[str] | None = None
-    restart: list[str] | None = None
-    status: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _argvs(self) -> ServiceCommands:
-        for name in ("start", "stop", "restart", "status"):
-            _argv(getattr(self, name), f"service.{name}")
-        return self
-
-    def restart_argvs(self) -> list[list[str]]:
-        """The commands that restart the service: ``restart``, else ``stop`` then ``start``."""
-        if self.restart:
-            return [self.restart]
-        return [argv for argv in (self.stop, self.start) if argv]
-
-
-class SmokeCheck(_Model):
-    """One smoke check: GET ``path`` answers ``status`` and (optionally) contains a text."""
-
-    path: str = Field(pattern=r"^/[^\s]*$")
-    status: int = Field(default=200, ge=100, le=599)
-    contains: str | None = None
-
-
-class CodeSettings(_Model):
-    """Keys an env and each production slot share (database, filestore, code, service)."""
-
-    db: str | None = Field(default=None, min_length=1, max_length=63)
-    filestore: str | None = None
-    dsn: str | None = None
-    odoo_conf: str | None = None
-    releases: str | None = None
-    odoo_bin: str | None = None
-    update_command: list[str] | None = None
-    service: ServiceCommands | None = None
-    url: str | None = Field(default=None, pattern=r"^https?://")
-    health_timeout: float = Field(default=60.0, gt=0, le=3600)
-    update_timeout: float = Field(default=3600.0, gt=0)
-
-    @model_validator(mode="after")
-    def _update_argv(self) -> CodeSettings:
-        _argv(self.update_command, "update_command")
-        return self
-
-
-class SlotSettings(CodeSettings):
-    """``[env.prod.slots.blue]`` / ``[env.prod.slots.green]``."""
-
-
-class HaproxySwitchSettings(_Model):
-    kind: Literal["haproxy"]
-    socket: str
-    backend: str = Field(min_length=1)
-    servers: dict[Literal["blue", "green"], str]
-    state_file: str | None = None
-
-
-class NginxSwitchSettings(_Model):
-    kind: Literal["nginx"]
-    upstream_file: str
-    upstream_name: str = Field(default="odoo", pattern=r"^[A-Za-z0-9_.-]+$")
-    test: list[str]
-    reload: list[str]
-    upstreams: dict[Literal["blue", "green"], str]
-    # the nginx master's pid file: activate() then waits until the old workers have stopped
-    # taking connections, and notices a reload the master refused
-    pid_file: str | None = None
-
-
-class SymlinkSwitchSettings(_Model):
-    kind: Literal["symlink"]
-    link: str
-    targets: dict[Literal["blue", "green"], str]
-
-
-class CommandSwitchSettings(_Model):
-    """``activate = ["cmd", "{slot}"]`` makes a slot active; ``status`` prints the active one."""
-
-    kind: Literal["command"]
-    activate: list[str]
-    status: list[str]
-
-
-SwitchSettings = Annotated[
-    HaproxySwitchSettings | NginxSwitchSettings | SymlinkSwitchSettings | CommandSwitchSettings,
-    Field(discriminator="kind"),
-]
-
-
-class StabilitySettings(_Model):
-    """``[env.prod.stability]``: how the public URL is watched after a cutover."""
-
-    window: str = "5m"
-    interval: str = "5s"
-    max_error_rate: float = Field(default=0.01, ge=0, le=1)
-    max_p95_ms: float = Field(default=2000.0, gt=0)
-    health: str = Field(default="/web/health", pattern=r"^/")
-
-    @model_validator(mode="after")
-    def _durations(self) -> StabilitySettings:
-        if parse_duration(self.interval) <= 0 or parse_duration(self.window) <= 0:
-            raise ValueError("stability window and interval must be positive")
-        return self
-
-
-class EnvSettings(CodeSettings):
-    """``[env.NAME]``: one Odoo environment (database + filestore, and its code and service)."""
-
-    role: Literal["production", "staging", "dev"]
-    neutralize: bool | None = None
-    repo: str | None = None
-    smoke: list[SmokeCheck] = Field(default_factory=list)
-    keep_releases: int = Field(default=5, ge=2, le=100)
-    slots: dict[Literal["blue", "green"], SlotSettings] | None = None
-    switch: SwitchSettings | None = None
-    stability: StabilitySettings = Field(default_factory=StabilitySettings)
-    rollback_window: str = "24h"
-    approval: Literal["required", "auto"] = "required"
-
-    @model_validator(mode="after")
-    def _production_rules(self) -> EnvSettings:
-        hours = parse_duration(self.rollback_window) / 3600
-        if not 1 <= hours <= 168:
-            raise ValueError("rollback_window must be between 1h and 168h")
-        if self.role == "production" and self.approval != "required":
-            raise ValueError("approval must be 'required' on a production env")
-        if self.slots is not None:
-            if set(self.slots) != {"blue", "green"}:
-                raise ValueError("slots needs both blue and green")
-            if self.switch is None:
-                raise ValueError("an env with slots needs a switch")
-        return self
-
-    @property
-    def wants_neutralize(self) -> bool:
-        """Neutralize copies restored here: default true unless this is production."""
-        return self.neutralize if self.neutralize is not None else self.role != "production"
-
-
-class OdooSettings(_Model):
-    """``[odoo]``: settings every env shares."""
-
-    enterprise_modules: list[str] = Field(default_factory=list)
-    series: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
-
-
-class ArtifactsSettings(_Model):
-    dir: str | None = None
-
-
-class RedactionSettings(_Model):
-    patterns: list[str] = Field(default_factory=list)
-
-
-class SkillsSettings(_Model):
-    """``[skills]``: ``registry`` is the project's override of the shipped skill registry
-    (a YAML file, relative to liftgate.toml's folder; see ``liftgate.skills.registry``)."""
-
-    registry: str | None = None
-
-
-class Settings(_Model):
+@dataclass(frozen=True)
+class Settings:
     """The parsed file, before paths are resolved."""
 
-    project: ProjectSettings = Field(default_factory=ProjectSettings)
-    store: StoreSettings = Field(default_factory=StoreSettings)
-    files: FilesSettings = Field(default_factory=FilesSettings)
-    redaction: RedactionSettings = Field(default_factory=RedactionSettings)
-    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
-    env: dict[str, EnvSettings] = Field(default_factory=dict)
-    odoo: OdooSettings = Field(default_factory=OdooSettings)
-    artifacts: ArtifactsSettings = Field(default_factory=ArtifactsSettings)
-    skills: SkillsSettings = Field(default_factory=SkillsSettings)
+    project: ProjectSettings = field(default_factory=ProjectSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    files: FilesSettings = field(default_factory=FilesSettings)
+    redaction: RedactionSettings = field(default_factory=RedactionSettings)
+    artifacts: ArtifactsSettings = field(default_factory=ArtifactsSettings)
+    skills: SkillsSettings = field(default_factory=SkillsSettings)
+    # [postgres], [odoo] and [env.*], validated at load when the file has one of them
+    odoo_sections: OdooSections | None = None
+
+    @cached_property
+    def _odoo(self) -> OdooSections:
+        if self.odoo_sections is not None:
+            return self.odoo_sections
+        from liftgate.envconfig import OdooSections
+
+        return OdooSections()
+
+    @property
+    def env(self) -> dict[str, EnvSettings]:
+        return self._odoo.env
+
+    @property
+    def odoo(self) -> OdooSettings:
+        return self._odoo.odoo
+
+    @property
+    def postgres(self) -> PostgresSettings:
+        return self._odoo.postgres
+
+
+_SECTIONS: dict[str, Callable[[Mapping[str, object]], object]] = {}
+
+
+def _section(name: str, keys: tuple[str, ...]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(fn: Callable[..., T]) -> Callable[..., T]:
+        def read(raw: Mapping[str, object]) -> object:
+            return fn(_table(raw.get(name, {}), name, keys), name)
+
+        _SECTIONS[name] = read
+        return fn
+
+    return register
+
+
+@_section("project", ("roots", "state_dir", "evidence_dir"))
+def _project(t: Mapping[str, object], where: str) -> ProjectSettings:
+    return ProjectSettings(
+        roots=_strs(t, "roots", where, ["."]),
+        state_dir=_str(t, "state_dir", where, ".liftgate"),
+        evidence_dir=_str(t, "evidence_dir", where, None),
+    )
+
+
+@_section("store", ("ops_dsn",))
+def _store(t: Mapping[str, object], where: str) -> StoreSettings:
+    return StoreSettings(ops_dsn=_str(t, "ops_dsn", where, None))
+
+
+@_section("files", ("verify",))
+def _files(t: Mapping[str, object], where: str) -> FilesSettings:
+    rules = t.get("verify", [])
+    if not isinstance(rules, list):
+        raise _invalid(f"{where}.verify", "must be an array of tables ([[files.verify]])")
+    return FilesSettings(
+        verify=[VerifyRule.from_dict(r, f"{where}.verify.{n}") for n, r in enumerate(rules)]
+    )
+
+
+@_section("redaction", ("patterns",))
+def _redaction(t: Mapping[str, object], where: str) -> RedactionSettings:
+    patterns = _strs(t, "patterns", where, [])
+    for n, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _invalid(f"{where}.patterns.{n}", f"does not compile: {exc}") from None
+    return RedactionSettings(patterns=patterns)
+
+
+@_section("artifacts", ("dir",))
+def _artifacts(t: Mapping[str, object], where: str) -> ArtifactsSettings:
+    return ArtifactsSettings(dir=_str(t, "dir", where, None))
+
+
+@_section("skills", ("registry",))
+def _skills(t: Mapping[str, object], where: str) -> SkillsSettings:
+    return SkillsSettings(registry=_str(t, "registry", where, None))
+
+
+def _odoo_sections(raw: Mapping[str, object]) -> OdooSections | None:
+    present = {name: raw[name] for name in _ODOO_SECTIONS if name in raw}
+    if not present:
+        return None
+    from pydantic import ValidationError
+
+    from liftgate.envconfig import OdooSections
+
+    try:
+        return OdooSections.model_validate(present)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "file"
+        raise _invalid(where, err["msg"]) from None
+
+
+def parse_settings(raw: Mapping[str, object]) -> Settings:
+    """Check a parsed liftgate.toml; ``ConfigError`` naming the first problem (``key: what``)."""
+    known = (*_SECTIONS, *_ODOO_SECTIONS)
+    for key in raw:
+        if key not in known:
+            raise _invalid(key, f"unknown section (known: {', '.join(known)})")
+    values: dict[str, Any] = {name: read(raw) for name, read in _SECTIONS.items()}
+    return Settings(**values, odoo_sections=_odoo_sections(raw))
 
 
 @dataclass(frozen=True)
@@ -328,12 +336,6 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "file"
-    return f"{where}: {err['msg']}"
-
-
 def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
     """Load ``path`` (or the nearest liftgate.toml above ``cwd``), or the defaults."""
     here = (cwd or Path.cwd()).resolve()
@@ -350,9 +352,9 @@ def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
     try:
-        settings = Settings.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_first_error(exc)}") from None
+        settings = parse_settings(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}") from None
     base = path.parent if path is not None else here
     roots = tuple((base / r).resolve() for r in settings.project.roots)
     if not roots:
@@ -362,7 +364,8 @@ def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
     evidence_dir = (base / evidence).resolve() if evidence else state_dir / "evidence"
     artifacts = settings.artifacts.dir
     artifacts_dir = (base / artifacts).resolve() if artifacts else state_dir / "artifacts"
-    for name in settings.env:
+    envs = settings.odoo_sections.env if settings.odoo_sections is not None else {}
+    for name in envs:  # read from the file: the defaults need no check (nor pydantic)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
             raise ConfigError(f"{path}: env name {name!r} must be letters, digits, '.', '_', '-'")
     return Config(

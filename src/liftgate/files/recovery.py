@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import Outcome
 from liftgate.engine.runs import Run
@@ -26,8 +24,8 @@ def recover_run(project: Project, record: RunRecord) -> Outcome:
         return Outcome(record.run_id, record.kind, record.target, result, message)
 
     try:
-        plan = FilePlan.model_validate(record.plan)
-    except ValidationError:
+        plan = FilePlan.from_public(record.plan)
+    except (ValueError, KeyError, TypeError):
         project.store.finish_run(
             record.run_id,
             status="failed",

@@ -6,6 +6,7 @@ import fnmatch
 import json
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 from liftgate.config import VerifyRule
@@ -15,7 +16,7 @@ __all__ = ["check_rules", "rules_for"]
 _MAX_TEXT = 64 << 20
 
 
-def rules_for(rel_path: str, rules: list[VerifyRule]) -> list[VerifyRule]:
+def rules_for(rel_path: str, rules: Sequence[VerifyRule]) -> list[VerifyRule]:
     """The rules whose glob matches ``rel_path`` (root-relative, ``/``-separated).
 
     ``*`` and ``**`` both match across folders (fnmatch semantics); ``docs/*.md`` matches

@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from liftgate.artifacts.repository import ArtifactRepository
-from liftgate.config import CodeSettings, EnvSettings, ServiceCommands, SmokeCheck
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import Run, new_run_id
+from liftgate.envconfig import CodeSettings, EnvSettings, ServiceCommands, SmokeCheck
 from liftgate.errors import (
     ConfigError,
     GuardrailError,

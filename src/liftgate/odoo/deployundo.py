@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liftgate.config import ServiceCommands
 from liftgate.engine.project import Project
 from liftgate.engine.runs import Run
+from liftgate.envconfig import ServiceCommands
 from liftgate.odoo import slotcopy
 from liftgate.odoo.env import OdooEnv, resolve_env
 from liftgate.odoo.pgtools import (

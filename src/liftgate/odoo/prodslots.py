@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from liftgate.config import EnvSettings
 from liftgate.engine.project import Project
+from liftgate.envconfig import EnvSettings
 from liftgate.errors import ConfigError
 from liftgate.odoo.deploy import DeploySpec
 from liftgate.odoo.env import OdooEnv, resolve_env

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from liftgate.config import SmokeCheck
+from liftgate.envconfig import SmokeCheck
 from liftgate.errors import OperationError
 
 __all__ = [

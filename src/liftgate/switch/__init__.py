@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from liftgate.config import (
+from liftgate.envconfig import (
     CommandSwitchSettings,
     HaproxySwitchSettings,
     NginxSwitchSettings,

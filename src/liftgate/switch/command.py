@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from liftgate.config import CommandSwitchSettings
+from liftgate.envconfig import CommandSwitchSettings
 from liftgate.errors import ConfigError, SwitchError
 
 from .base import (

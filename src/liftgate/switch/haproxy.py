@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liftgate.config import HaproxySwitchSettings
 from liftgate.engine.fsops import atomic_write_bytes
+from liftgate.envconfig import HaproxySwitchSettings
 from liftgate.errors import ConfigError, SwitchError
 
 from .base import (

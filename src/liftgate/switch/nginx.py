@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from liftgate.config import NginxSwitchSettings
 from liftgate.engine.fsops import atomic_write_bytes, fsync_dir
+from liftgate.envconfig import NginxSwitchSettings
 from liftgate.errors import ConfigError, SwitchError
 
 from .base import (

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from liftgate.config import SymlinkSwitchSettings
 from liftgate.engine.fsops import fsync_dir
+from liftgate.envconfig import SymlinkSwitchSettings
 from liftgate.errors import ConfigError, SwitchError
 
 from .base import SLOTS, Cutover, Slot, ms_since, resolve_path
