@@ -29,7 +29,7 @@ from liftgate.errors import LiftgateError, UsageError
 if TYPE_CHECKING:
     from liftgate.engine.project import Project
 
-__all__ = ["ACTIONS", "execute", "option_names", "parse", "run", "summary"]
+__all__ = ["ACTIONS", "error_payload", "execute", "option_names", "parse", "run", "summary"]
 
 ACTIONS = ("promote", "rollback")
 _SUMMARY = {
@@ -151,8 +151,11 @@ def _human(payload: dict[str, Any]) -> None:
             write(payload["diff"])
 
 
-def _fail(action: str, exc: BaseException, as_json: bool, redactor: Redactor) -> int:
-    """Report ``exc`` as one sentence (JSON or text); the exit code."""
+def error_payload(
+    action: str, exc: BaseException, redactor: Redactor
+) -> tuple[int, dict[str, Any]]:
+    """The exit code and the JSON object (redacted) that report ``exc``: one sentence, a
+    stable ``error`` code and a ``hint``. Shared by every command (``cli.output.fail``)."""
     if isinstance(exc, LiftgateError):
         code, name, hint, message = exc.exit_code, exc.code, exc.hint, exc.message
     else:
@@ -160,21 +163,26 @@ def _fail(action: str, exc: BaseException, as_json: bool, redactor: Redactor) ->
         message = f"internal error: {type(exc).__name__}: {exc}"
         if os.environ.get("LIFTGATE_DEBUG"):
             traceback.print_exc()
-    message = redactor.text(message)
+    payload = {
+        "status": "FAIL",
+        "action": action,
+        "run_id": None,
+        "message": message,
+        "error": name,
+        "hint": hint,
+    }
+    return code, redactor.data(payload)
+
+
+def _fail(action: str, exc: BaseException, as_json: bool, redactor: Redactor) -> int:
+    """Report ``exc`` as one sentence (JSON or text); the exit code."""
+    code, payload = error_payload(action, exc, redactor)
     if as_json:
-        payload = {
-            "status": "FAIL",
-            "action": action,
-            "run_id": None,
-            "message": message,
-            "error": name,
-            "hint": hint,
-        }
-        sys.stdout.write(json.dumps(redactor.data(payload)) + "\n")
+        sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        sys.stderr.write(f"error: {message}\n")
-        if hint:
-            sys.stderr.write(f"hint: {redactor.text(hint)}\n")
+        sys.stderr.write(f"error: {payload['message']}\n")
+        if payload["hint"]:
+            sys.stderr.write(f"hint: {payload['hint']}\n")
     return code
 
 

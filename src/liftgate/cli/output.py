@@ -10,9 +10,7 @@ unexpected error).
 from __future__ import annotations
 
 import json
-import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from liftgate.cli.filecmd import error_payload
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import LiftgateError
 
@@ -58,29 +57,13 @@ def emit(
 
 def fail(action: str, exc: BaseException, as_json: bool) -> None:
     """Report ``exc`` as one sentence (JSON or text) and exit non-zero."""
-    if isinstance(exc, LiftgateError):
-        code, name, hint = exc.exit_code, exc.code, exc.hint
-        message = exc.message
-    else:
-        code, name, hint = 70, "internal", "set LIFTGATE_DEBUG=1 to see the traceback"
-        message = f"internal error: {type(exc).__name__}: {exc}"
-        if os.environ.get("LIFTGATE_DEBUG"):
-            traceback.print_exc()
-    message = _redactor.text(message)
+    code, payload = error_payload(action, exc, _redactor)
     if as_json:
-        payload = {
-            "status": "FAIL",
-            "action": action,
-            "run_id": None,
-            "message": message,
-            "error": name,
-            "hint": hint,
-        }
-        sys.stdout.write(json.dumps(_redactor.data(payload)) + "\n")
+        sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        err.print(f"[red]error:[/] {escape(message)}")
-        if hint:
-            err.print(f"[dim]hint: {escape(_redactor.text(hint))}[/]")
+        err.print(f"[red]error:[/] {escape(payload['message'])}")
+        if payload["hint"]:
+            err.print(f"[dim]hint: {escape(payload['hint'])}[/]")
     raise typer.Exit(code)
 
 
