@@ -7,7 +7,8 @@ Contract, for every implementation:
 
 * ``create_run`` is called once per run id; a second call with the same id raises StoreError.
 * ``record_step`` appends to the run's journal; steps come back in the order recorded.
-  ``record_steps`` appends several in one transaction (all or none), keeping their order.
+  ``record_steps`` appends several in one transaction (all or none), keeping their order;
+  ``finish_run(..., steps=...)`` appends them and records the run's end in one transaction.
 * every write is committed before the method returns (a SIGKILL right after the call keeps it).
 * ``lock(name, wait)`` is an exclusive lock held by this process until the context exits or
   the process dies (a killed holder never leaves a lock behind). ``wait=None`` or ``0`` fails
@@ -26,6 +27,7 @@ Contract, for every implementation:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -45,8 +47,9 @@ APPROVAL_STATUSES = ("pending", "approved", "used", "expired")
 
 
 def utcnow() -> str:
-    """Now, as RFC 3339 UTC with microseconds (sorts as text)."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now, as RFC 3339 UTC with microseconds (sorts as text): ``2026-01-01T12:00:00.000000Z``."""
+    # isoformat is cheaper than strftime; "+00:00" becomes "Z"
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,13 @@ class OpsStore(Protocol):
     def create_run(self, run: RunRecord) -> None: ...
 
     def finish_run(
-        self, run_id: str, *, status: str, message: str, result: dict[str, Any]
+        self,
+        run_id: str,
+        *,
+        status: str,
+        message: str,
+        result: dict[str, Any],
+        steps: Sequence[PendingStep] = (),
     ) -> None: ...
 
     def set_run_status(self, run_id: str, status: str, message: str = "") -> None: ...

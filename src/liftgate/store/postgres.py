@@ -18,7 +18,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -264,13 +264,30 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"cannot record run {run.run_id}: {self._why(exc)}") from exc
 
-    def finish_run(self, run_id: str, *, status: str, message: str, result: dict[str, Any]) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        message: str,
+        result: dict[str, Any],
+        steps: Sequence[PendingStep] = (),
+    ) -> None:
         now = utcnow()
-        self._exec(
+        end = (
             "UPDATE ops.runs SET status=%s, message=%s, result=%s::jsonb, updated_at=%s, "
-            "finished_at=%s WHERE run_id=%s",
-            (status, message, json.dumps(result, sort_keys=True), now, now, run_id),
+            "finished_at=%s WHERE run_id=%s"
         )
+        args = (status, message, json.dumps(result, sort_keys=True), now, now, run_id)
+        if not steps:
+            self._exec(end, args)
+            return
+        try:
+            with self._mutex, self._db.transaction():
+                self._append_steps(run_id, steps)
+                self._db.execute(end, args)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot record the end of run {run_id}: {self._why(exc)}") from exc
 
     def set_run_status(self, run_id: str, status: str, message: str = "") -> None:
         self._exec(
@@ -353,33 +370,31 @@ class PostgresStore:
             return
         try:
             with self._mutex, self._db.transaction():
-                locked = self._db.execute(
-                    "SELECT 1 FROM ops.runs WHERE run_id=%s FOR UPDATE", (run_id,)
-                ).fetchone()
-                if locked is None:
-                    raise StoreError(f"cannot journal steps: run {run_id} is not in the ops store")
-                row = self._db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) FROM ops.steps WHERE run_id=%s", (run_id,)
-                ).fetchone()
-                first = int(row[0]) + 1 if row else 1
-                with self._db.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO ops.steps (run_id, seq, name, state, at, detail) "
-                        "VALUES (%s, %s, %s, %s, %s, %s::jsonb)",
-                        [
-                            (
-                                run_id,
-                                first + i,
-                                s.name,
-                                s.state,
-                                s.at,
-                                json.dumps(s.detail, sort_keys=True),
-                            )
-                            for i, s in enumerate(steps)
-                        ],
-                    )
+                self._append_steps(run_id, steps)
         except psycopg.Error as exc:
             raise StoreError(f"cannot journal the steps of run {run_id}: {self._why(exc)}") from exc
+
+    def _append_steps(self, run_id: str, steps: Sequence[PendingStep]) -> None:
+        """Append ``steps`` to the run's journal, inside the caller's transaction (the run's
+        row lock serialises concurrent writers of one run)."""
+        locked = self._db.execute(
+            "SELECT 1 FROM ops.runs WHERE run_id=%s FOR UPDATE", (run_id,)
+        ).fetchone()
+        if locked is None:
+            raise StoreError(f"cannot journal steps: run {run_id} is not in the ops store")
+        row = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM ops.steps WHERE run_id=%s", (run_id,)
+        ).fetchone()
+        first = int(row[0]) + 1 if row else 1
+        with self._db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO ops.steps (run_id, seq, name, state, at, detail) "
+                "VALUES (%s, %s, %s, %s, %s, %s::jsonb)",
+                [
+                    (run_id, first + i, s.name, s.state, s.at, json.dumps(s.detail, sort_keys=True))
+                    for i, s in enumerate(steps)
+                ],
+            )
 
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._query(

@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created_at);
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, expires_at);
 """
+
+# json.dumps(value, sort_keys=True) without building an encoder per call
+_dumps_sorted = json.JSONEncoder(sort_keys=True).encode
 
 _RUN_COLUMNS = (
     "run_id, kind, action, target, host, state_dir, status, created_at, updated_at, "
@@ -173,8 +176,8 @@ class SqliteStore:
                     run.created_at,
                     run.updated_at,
                     run.finished_at,
-                    json.dumps(run.plan, sort_keys=True),
-                    json.dumps(run.result, sort_keys=True),
+                    _dumps_sorted(run.plan),
+                    _dumps_sorted(run.result),
                     run.message,
                 ),
             )
@@ -183,13 +186,35 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot record run {run.run_id}: {exc}") from exc
 
-    def finish_run(self, run_id: str, *, status: str, message: str, result: dict[str, Any]) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        message: str,
+        result: dict[str, Any],
+        steps: Sequence[PendingStep] = (),
+    ) -> None:
         now = utcnow()
-        self._exec(
+        end = (
             "UPDATE runs SET status=?, message=?, result=?, updated_at=?, finished_at=? "
-            "WHERE run_id=?",
-            (status, message, json.dumps(result, sort_keys=True), now, now, run_id),
+            "WHERE run_id=?"
         )
+        args = (status, message, _dumps_sorted(result), now, now, run_id)
+        if not steps:
+            self._exec(end, args)
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._insert_steps(run_id, steps)
+                self._db.execute(end, args)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot record the end of run {run_id}: {exc}") from exc
 
     def set_run_status(self, run_id: str, status: str, message: str = "") -> None:
         self._exec(
@@ -239,7 +264,7 @@ class SqliteStore:
         self, run_id: str, name: str, state: str, detail: dict[str, Any] | None = None
     ) -> StepRecord:
         at = utcnow()
-        body = json.dumps(detail or {}, sort_keys=True)
+        body = _dumps_sorted(detail or {})
         try:
             cur = self._db.execute(
                 "INSERT INTO steps (run_id, seq, name, state, at, detail) "
@@ -260,30 +285,27 @@ class SqliteStore:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute(
-                    "SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id=?", (run_id,)
-                ).fetchone()
-                first = int(row[0]) + 1
-                self._db.executemany(
-                    "INSERT INTO steps (run_id, seq, name, state, at, detail) VALUES (?,?,?,?,?,?)",
-                    [
-                        (
-                            run_id,
-                            first + i,
-                            s.name,
-                            s.state,
-                            s.at,
-                            json.dumps(s.detail, sort_keys=True),
-                        )
-                        for i, s in enumerate(steps)
-                    ],
-                )
+                self._insert_steps(run_id, steps)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot journal the steps of run {run_id}: {exc}") from exc
+
+    def _insert_steps(self, run_id: str, steps: Sequence[PendingStep]) -> None:
+        """Append ``steps`` to the run's journal (inside the caller's transaction)."""
+        row = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM steps WHERE run_id=?", (run_id,)
+        ).fetchone()
+        first = int(row[0]) + 1
+        self._db.executemany(
+            "INSERT INTO steps (run_id, seq, name, state, at, detail) VALUES (?,?,?,?,?,?)",
+            [
+                (run_id, first + i, s.name, s.state, s.at, _dumps_sorted(s.detail))
+                for i, s in enumerate(steps)
+            ],
+        )
 
     def steps(self, run_id: str) -> list[StepRecord]:
         rows = self._query(
