@@ -26,15 +26,17 @@ MANIFEST = "MANIFEST.sha256"
 REQUIRED = ("inputs.json", "run_id.txt", "plan.json", "final_status.json")
 
 
+# json.dumps(value, sort_keys=True, default=str), without building an encoder per call
+_encode = json.JSONEncoder(sort_keys=True, default=str).encode
+_encode_key = json.encoder.encode_basestring_ascii  # json.dumps of a str
+
+
 def _dumps(data: Any) -> str:
     """JSON with one top-level key per line (each value compact): readable, and written by
     the json module's C encoder (an ``indent`` would make it use the pure-Python one)."""
     if not isinstance(data, dict) or not data:
-        return json.dumps(data, sort_keys=True, default=str) + "\n"
-    lines = [
-        f"  {json.dumps(str(key))}: {json.dumps(data[key], sort_keys=True, default=str)}"
-        for key in sorted(data, key=str)
-    ]
+        return _encode(data) + "\n"
+    lines = [f"  {_encode_key(str(key))}: {_encode(data[key])}" for key in sorted(data, key=str)]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
@@ -51,35 +53,66 @@ class EvidenceBundle:
         self._digests: dict[str, str] = {}  # files written by this process: name -> sha256
 
     def create(self) -> None:
-        self.dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.dir.mkdir(mode=0o700, exist_ok=True)
-        self.write_text("run_id.txt", self.run_id + "\n")
+        try:
+            os.mkdir(self.dir, 0o700)
+        except FileNotFoundError:  # the first run: the evidence root does not exist yet
+            self.dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.dir.mkdir(mode=0o700, exist_ok=True)
+        except FileExistsError:
+            if not self.dir.is_dir():
+                raise
+        self.write_text("run_id.txt", self.run_id + "\n", atomic=False)
 
-    def write_text(self, name: str, text: str) -> Path:
-        """Write ``text`` with its secrets redacted."""
-        return self._write(name, self.redactor.text(text).encode("utf-8"))
+    def write_text(self, name: str, text: str, *, atomic: bool = True) -> Path:
+        """Write ``text`` with its secrets redacted.
 
-    def write_json(self, name: str, data: Any) -> Path:
+        ``atomic=False``: a file that does not exist yet is written in place (one open, no
+        temp file and rename); a crash while it is written may leave it incomplete, so the
+        caller must check or rewrite such a file when it resumes the run (``Run`` does, for
+        the files it writes this way). An existing file is always replaced atomically.
+        """
+        return self._write(name, self.redactor.text(text).encode("utf-8"), atomic)
+
+    def write_json(self, name: str, data: Any, *, atomic: bool = True) -> Path:
         """Write ``data`` as JSON: secrets are redacted from the data (the values of keys that
-        look secret, and secrets inside every string) before it is serialised."""
-        return self._write(name, _dumps(self.redactor.data(data)).encode("utf-8"))
+        look secret, and secrets inside every string) before it is serialised.
+        ``atomic``: as for ``write_text``."""
+        return self._write(name, _dumps(self.redactor.data(data)).encode("utf-8"), atomic)
 
-    def _write(self, name: str, data: bytes) -> Path:
+    def write_redacted_json(self, name: str, data: Any, *, atomic: bool = True) -> Path:
+        """``write_json`` for ``data`` that is already the output of this bundle's
+        ``redactor.data`` (redacting it again would give the same bytes)."""
+        return self._write(name, _dumps(data).encode("utf-8"), atomic)
+
+    def _write(self, name: str, data: bytes, atomic: bool = True) -> Path:
         path = self.dir / name
-        if path.parent != self.dir:
+        if "/" in name:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            key = path.relative_to(self.dir).as_posix()
+        else:
+            key = name
+        if not atomic:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # rewritten: atomically, below
+            else:
+                try:
+                    _write_all(fd, data)
+                finally:
+                    os.close(fd)
+                self._digests[key] = hashlib.sha256(data).hexdigest()
+                return path
         # written whole under a temp name, then renamed: a crash never leaves half a file;
         # the files are made durable together when the bundle is sealed
         tmp = path.with_name(f".{path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        self._digests[path.relative_to(self.dir).as_posix()] = hashlib.sha256(data).hexdigest()
+        self._digests[key] = hashlib.sha256(data).hexdigest()
         return path
 
     def has(self, name: str) -> bool:
@@ -87,10 +120,23 @@ class EvidenceBundle:
 
     def files(self) -> list[Path]:
         """Every file of the bundle but the manifest (and temp files), sorted."""
-        found: list[Path] = []
-        for folder, _dirs, names in os.walk(self.dir):
-            found.extend(Path(folder, n) for n in names if n != MANIFEST and not n.startswith("."))
-        return sorted(found)
+        return [self.dir / name for name in self._names()]
+
+    def _names(self) -> list[str]:
+        """The relative names of ``files()``, sorted the same way."""
+        found: list[str] = []
+        pending = [""]
+        while pending:
+            prefix = pending.pop()
+            with os.scandir(self.dir / prefix if prefix else self.dir) as listing:
+                for entry in listing:
+                    if entry.is_dir():  # as os.walk: a link to a folder is skipped
+                        if not entry.is_symlink():
+                            pending.append(prefix + entry.name + "/")
+                    elif entry.name != MANIFEST and not entry.name.startswith("."):
+                        found.append(prefix + entry.name)
+        # the order of the sorted Paths: by path components
+        return sorted(found, key=lambda n: n.split("/"))
 
     def seal(self, *, sync: bool = True) -> Path:
         """Write MANIFEST.sha256 over every file, then make the whole folder durable.
@@ -99,23 +145,26 @@ class EvidenceBundle:
         ``syncfs`` of the file system that holds them: one journal commit instead of an
         fsync per file and folder. ``sync=False``: the caller flushes the folder itself
         (together with what it writes next), before it reports the run's end.
+
+        A new manifest is written in place: until the run's end is recorded, a crash
+        leaves the run to ``liftgate recover``, which seals the folder again (an existing
+        manifest is replaced atomically).
         """
         lines = []
-        for path in self.files():
-            name = path.relative_to(self.dir).as_posix()
-            digest = self._digests.get(name) or sha256_file(path)
+        for name in self._names():
+            digest = self._digests.get(name) or sha256_file(self.dir / name)
             lines.append(f"{digest}  {name}\n")
-        manifest = self.dir / MANIFEST
-        tmp = manifest.with_name(f".{MANIFEST}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, "".join(lines).encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, manifest)
+        manifest = self._write(MANIFEST, "".join(lines).encode(), atomic=False)
+        del self._digests[MANIFEST]
         if sync:  # syncfs writes back the files, the manifest and the folder entries in one go
             sync_filesystem(self.dir)
         return manifest
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def verify_bundle(folder: Path, required: tuple[str, ...] = REQUIRED) -> list[str]:

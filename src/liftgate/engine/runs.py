@@ -7,16 +7,26 @@ step is journaled ``started`` then ``done``; a failpoint sits before and after e
 
 Journal entries are written to the ops store in batches, one transaction each: a durable
 step (the commit point, a revert) writes everything pending plus its own ``started`` entry
-before its body runs, and its ``done`` entry right after; the rest is written by the next
-durable step or when the run finishes. What a crash loses is only entries of steps that
-changed nothing recovery cannot see for itself (it undoes a run whose commit never started).
+before its body runs; the rest (its ``done`` included) is written by the next durable step
+or with the run's end, in the transaction that records it. What a crash loses is only
+entries recovery does not need: it undoes a run whose commit never started, and for a
+durable step that started it decides from what the target holds (the ``done`` of a commit
+or a revert only saves it that probe), and re-runs the idempotent steps after it.
+
+The evidence files a run writes itself (``run_id.txt``, ``inputs.json``, ``plan.json``,
+``guardrails.json`` at the start; the summary, ``final_status.json`` and the manifest at the
+end) go straight into the run's new folder, without a temp file and rename each: a run
+killed while it writes one is still ``running``, and ``resume`` rewrites a start file that
+is incomplete, while ``finish`` rewrites the end files (atomically, as they exist).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import getpass
+import json
 import os
 import re
 import secrets
@@ -66,10 +76,33 @@ def new_run_id() -> str:
 
 
 def os_user() -> str:
+    env = os.environ
+    return _os_user(
+        env.get("LOGNAME"), env.get("USER"), env.get("LNAME"), env.get("USERNAME"), os.getuid()
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _os_user(*_what_getuser_reads: object) -> str:
+    """``getpass.getuser()`` (the environment, else the password database), remembered for
+    the same environment variables and uid."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
+
+
+_INCOMPLETE_NOTE = "interrupted while it was written; rebuilt by liftgate recover"
+
+
+def _whole_json(path: os.PathLike[str] | str) -> bool:
+    """Does ``path`` hold a complete JSON document (a file written in place may not)?"""
+    try:
+        with open(path, "rb") as fh:
+            json.loads(fh.read())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 class Run:
@@ -109,6 +142,7 @@ class Run:
         """Record the run (before anything changes), then open its evidence folder."""
         redact = project.redactor
         now = utcnow()
+        clean_plan = redact.data(plan)  # once: for the ops store and for plan.json
         record = RunRecord(
             run_id=run_id,
             kind=kind,
@@ -119,12 +153,13 @@ class Run:
             status="running",
             created_at=now,
             updated_at=now,
-            plan=redact.data(plan),
+            plan=clean_plan,
         )
         project.store.create_run(record)
         failpoint(f"{action}.start.recorded")
         evidence = project.evidence(run_id, summary_name)
         evidence.create()
+        # written in place (the folder is new); resume() rewrites one a crash left incomplete
         evidence.write_json(
             "inputs.json",
             {
@@ -135,8 +170,9 @@ class Run:
                 "tool": {"name": "liftgate", "version": __version__},
                 "config": str(project.config.path) if project.config.path else None,
             },
+            atomic=False,
         )
-        evidence.write_json("plan.json", plan)
+        evidence.write_redacted_json("plan.json", clean_plan, atomic=False)
         run = cls(project, record, evidence)
         run._steps = []
         run.guardrails = guardrails
@@ -148,10 +184,16 @@ class Run:
         evidence = project.evidence(record.run_id, summary_name)
         if not evidence.dir.exists():
             evidence.create()
-        # a run killed while it started may lack its first evidence files: rebuild them
-        if not evidence.has("run_id.txt"):
+        # a run killed while it started may lack its first evidence files, or hold one it
+        # was writing in place when it died: rebuild them
+        folder = evidence.dir
+        try:
+            run_id_text = (folder / "run_id.txt").read_bytes()
+        except FileNotFoundError:
+            run_id_text = b""
+        if run_id_text != (record.run_id + "\n").encode():
             evidence.write_text("run_id.txt", record.run_id + "\n")
-        if not evidence.has("inputs.json"):
+        if not _whole_json(folder / "inputs.json"):
             evidence.write_json(
                 "inputs.json",
                 {
@@ -160,8 +202,10 @@ class Run:
                     "rebuilt by liftgate recover",
                 },
             )
-        if not evidence.has("plan.json"):
+        if not _whole_json(folder / "plan.json"):
             evidence.write_json("plan.json", record.plan)
+        if evidence.has("guardrails.json") and not _whole_json(folder / "guardrails.json"):
+            evidence.write_json("guardrails.json", {"note": _INCOMPLETE_NOTE})
         return cls(project, record, evidence)
 
     def write_guardrails(self) -> None:
@@ -169,7 +213,8 @@ class Run:
         rewritten at the end only when outcomes were recorded in between."""
         if self.guardrails is None or self.guardrails.recorded == self._guardrails_written:
             return
-        self.evidence.write_json("guardrails.json", self.guardrails.as_json())
+        # in place the first time (the start); an existing file is replaced atomically
+        self.evidence.write_json("guardrails.json", self.guardrails.as_json(), atomic=False)
         self._guardrails_written = self.guardrails.recorded
 
     # journal ----------------------------------------------------------------
@@ -224,7 +269,8 @@ class Run:
         """Journal one step; the caller fills the yielded dict with the step's detail.
 
         ``durable``: the journal (this step's ``started`` included) is in the ops store
-        before the body runs, and its ``done`` right after.
+        before the body runs; its ``done`` is written with the next batch (the next
+        durable step, or the run's end). A failure is written at once.
         """
         failpoint(f"{self.action}.{name}.before")
         self.mark(name, "started", flush=durable)
@@ -235,7 +281,7 @@ class Run:
             with contextlib.suppress(Exception):
                 self.mark(name, "failed", {"error": str(exc)}, flush=True)
             raise
-        self.mark(name, "done", detail, flush=durable)
+        self.mark(name, "done", detail)
         failpoint(f"{self.action}.{name}.after")
 
     # end ----------------------------------------------------------------------
@@ -265,7 +311,8 @@ class Run:
             else:
                 inline[name] = data
         self.write_guardrails()  # again only if outcomes were recorded since the start
-        self.evidence.write_text(self.evidence.summary_name, summary)
+        # in place when new; a resumed run's earlier attempt may have left them: replaced
+        self.evidence.write_text(self.evidence.summary_name, summary, atomic=False)
         self.evidence.write_json(
             "final_status.json",
             {
@@ -278,6 +325,7 @@ class Run:
                 **result,
                 **inline,
             },
+            atomic=False,
         )
         self.evidence.seal(sync=history is None)
         if history is not None:
@@ -288,10 +336,16 @@ class Run:
                 else:
                     log.append(history, also_sync=[self.evidence.dir])
         failpoint(f"{self.action}.finish.sealed")
-        self.flush()
-        self.project.store.finish_run(
-            self.run_id,
-            status=status,
-            message=self.project.redactor.text(message),
-            result=self.project.redactor.data(result),
-        )
+        # the pending journal entries and the run's end: one transaction
+        pending, self._pending = self._pending, []
+        try:
+            self.project.store.finish_run(
+                self.run_id,
+                status=status,
+                message=self.project.redactor.text(message),
+                result=self.project.redactor.data(result),
+                steps=pending,
+            )
+        except BaseException:
+            self._pending = pending + self._pending
+            raise
