@@ -41,6 +41,15 @@ def _sha(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes whenever a file's bytes do (ctime cannot be set by user tools)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# one encoder for every line, instead of one per json.dumps call
+_encode_line = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
 @dataclass
 class HistoryReport:
     ok: bool
@@ -60,6 +69,10 @@ class History:
         self.store = store
         self.redactor = redactor
         self.key = f"{socket.gethostname()}:{path}"
+        # after this object's last append: the file's identity, the head and the count it
+        # recorded. While the file still has that identity, nobody wrote to it since, so the
+        # head to chain onto is known without reading the ops store and the file's tail.
+        self._appended: tuple[tuple[int, int, int, int, int], str, int] | None = None
 
     # reading --------------------------------------------------------------
     def _lines(self) -> tuple[list[bytes], bytes]:
@@ -160,23 +173,38 @@ class History:
         ops store records the new head.
         """
         with self._locked():
-            head, count = self._current_head()
+            known = self._appended
+            self._appended = None
+            new_file = False
+            try:
+                same = known is not None and _identity(os.stat(self.path)) == known[0]
+            except FileNotFoundError:
+                same = False
+            if known is not None and same:
+                head, count = known[1], known[2]
+            else:
+                head, count = self._current_head()
+                new_file = not self.path.exists()
             record = dict(self.redactor.data(entry))
             record.update(seq=count + 1, prev=head, ts=record.get("ts") or utcnow())
-            line = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-            new_file = not self.path.exists()
+            line = _encode_line(record).encode()
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line + b"\n")
+                written = os.write(fd, line + b"\n")
+                if written != len(line) + 1:
+                    raise OSError(f"short write to {self.path} ({written} of {len(line) + 1})")
                 if not also_sync:
                     os.fsync(fd)
+                after = _identity(os.fstat(fd))
             finally:
                 os.close(fd)
             if also_sync:
                 sync_filesystems([self.path.parent, *also_sync])
             elif new_file:
                 fsync_dir(self.path.parent)
-            self.store.set_history_head(self.key, _sha(line), count + 1)
+            new_head = _sha(line)
+            self.store.set_history_head(self.key, new_head, count + 1)
+            self._appended = (after, new_head, count + 1)
             return record
 
     def reconcile(self) -> None:
