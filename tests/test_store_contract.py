@@ -28,7 +28,7 @@ import pytest
 
 from liftgate.errors import LockedError, StoreError
 from liftgate.sandbox.cluster import PgCluster
-from liftgate.store.base import ApprovalRecord, OpsStore, RunRecord, StepRecord
+from liftgate.store.base import ApprovalRecord, OpsStore, PendingStep, RunRecord, StepRecord
 from liftgate.store.postgres import PostgresStore
 from liftgate.store.sqlite import SqliteStore
 
@@ -260,6 +260,24 @@ def test_finish_run_sets_outcome_and_timestamps(store: OpsStore) -> None:
     assert got.finished_at is not None and RFC3339.match(got.finished_at)
     assert got.updated_at == got.finished_at and got.updated_at > run.updated_at
     assert (got.created_at, got.plan) == (run.created_at, run.plan)
+
+
+def test_finish_run_with_steps_appends_them_and_records_the_end(store: OpsStore) -> None:
+    store.create_run(make_run("f2"))
+    store.record_step("f2", "copy", "started")
+    pending = [
+        PendingStep(name="copy", state="done", at=T0, detail={"n": 2, "path": "/srv/é"}),
+        PendingStep(name="history", state="started", at=T0),
+    ]
+    store.finish_run("f2", status="ok", message="done", result={"n": 2}, steps=pending)
+    got = store.get_run("f2")
+    assert got is not None and (got.status, got.result) == ("ok", {"n": 2})
+    steps = store.steps("f2")
+    assert [(s.seq, s.name, s.state, s.detail) for s in steps] == [
+        (1, "copy", "started", {}),
+        (2, "copy", "done", {"n": 2, "path": "/srv/é"}),
+        (3, "history", "started", {}),
+    ]
 
 
 def test_set_run_status_updates_status_message_and_updated_at(store: OpsStore) -> None:
