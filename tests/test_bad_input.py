@@ -92,6 +92,15 @@ CASES = {
         "does not exist",
     ),
     "empty_target": (["promote", "staged/README.md", "--target", ""], "empty"),
+    "empty_expect_prefix": (
+        ["promote", "staged/README.md", "--target", "docs/README.md", "--expect-prefix", ""],
+        "--expect-prefix must not be empty",
+    ),
+    "missing_target_option": (["promote", "staged/README.md"], "required: --target"),
+    "unknown_option": (
+        ["promote", "staged/README.md", "--target", "docs/README.md", "--targett", "x"],
+        "unrecognized arguments: --targett",
+    ),
     "rollback_glob": (["rollback", "--target", "docs/*"], "glob characters"),
     "rollback_outside": (["rollback", "--target", "/etc/passwd"], "outside the allowed roots"),
     "rollback_nothing": (["rollback", "--target", "staged/README.md"], "no promotion"),

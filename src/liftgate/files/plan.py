@@ -229,6 +229,8 @@ def plan_promotion(
 
     Returns None when the target already holds exactly the staged content (NOOP).
     """
+    if expect_prefix == "":
+        raise UsageError("--expect-prefix must not be empty (leave it out to check no prefix)")
     if staged == target:
         raise PathError("the staged path and the target are the same file")
     if staged.is_relative_to(target) or target.is_relative_to(staged):
