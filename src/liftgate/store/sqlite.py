@@ -18,8 +18,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from liftgate.errors import LockedError, StoreError
 from liftgate.store.base import (
     ApprovalRecord,
@@ -150,14 +148,14 @@ class SqliteStore:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # switching to WAL and creating the schema do not wait for a busy database, so
             # processes opening a new store at the same moment take turns under a file lock
-            with filelock.FileLock(str(path) + ".init.lock", timeout=60):
+            with _flocked(path.with_name(path.name + ".init.lock"), 60.0, f"{path} (opening)"):
                 self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
                 self._db.execute("PRAGMA busy_timeout=60000")
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, filelock.Timeout) as exc:
+        except (sqlite3.Error, LockedError) as exc:
             raise StoreError(f"cannot open the ops store {path}: {exc}") from exc
 
     # runs -----------------------------------------------------------------
@@ -205,14 +203,9 @@ class SqliteStore:
             self._exec(end, args)
             return
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 self._insert_steps(run_id, steps)
                 self._db.execute(end, args)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot record the end of run {run_id}: {exc}") from exc
 
@@ -283,13 +276,8 @@ class SqliteStore:
         if not steps:
             return
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 self._insert_steps(run_id, steps)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot journal the steps of run {run_id}: {exc}") from exc
 
@@ -423,34 +411,24 @@ class SqliteStore:
             self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock_dir_ready = True
         digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-        fd = os.open(self.lock_dir / f"{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            timeout = wait if wait and wait > 0 else 0
-            started = time.monotonic()
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    waited = time.monotonic() - started
-                    if waited >= timeout:
-                        raise LockedError(
-                            f"another liftgate operation holds the lock on {name}"
-                            + (f" (waited {waited:.1f}s)" if timeout else ""),
-                            hint="retry later, or pass --wait SECONDS to wait for it",
-                        ) from None
-                    time.sleep(0.02)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        with _flocked(self.lock_dir / f"{digest}.lock", wait if wait and wait > 0 else 0, name):
+            yield
 
     def close(self) -> None:
         self._db.close()
 
     # internals ------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction: committed when the block ends, rolled back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def _exec(self, sql: str, args: tuple[Any, ...]) -> None:
         try:
             self._db.execute(sql, args)
@@ -469,3 +447,31 @@ class SqliteStore:
             return list(self._db.execute(sql, args).fetchall())
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the ops store {self.path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _flocked(path: Path, timeout: float, name: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if missing), held for the block; it dies
+    with the process. Waits up to ``timeout`` seconds, then LockedError naming ``name``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= timeout:
+                    raise LockedError(
+                        f"another liftgate operation holds the lock on {name}"
+                        + (f" (waited {waited:.1f}s)" if timeout else ""),
+                        hint="retry later, or pass --wait SECONDS to wait for it",
+                    ) from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
