@@ -31,6 +31,7 @@ import cProfile
 import hashlib
 import io
 import json
+import mmap
 import os
 import pstats
 import random
@@ -290,6 +291,30 @@ folder = os.open(os.path.dirname(dst), os.O_RDONLY | os.O_DIRECTORY)
 os.fsync(folder)
 print(digest.hexdigest())
 """
+
+
+def touch_fresh(size: int) -> tuple[float, float]:
+    """Seconds to write one byte per page of ``size`` bytes of new anonymous memory, the
+    first time and a second time (this VM gives unused pages back to its host)."""
+    with mmap.mmap(-1, size) as area:
+        times = []
+        for value in (1, 2):
+            started = time.perf_counter()
+            for offset in range(0, size, mmap.PAGESIZE):
+                area[offset] = value
+            times.append(time.perf_counter() - started)
+    return times[0], times[1]
+
+
+def create_cost(folder: Path, count: int = 1000) -> float:
+    """Mean seconds to create (O_CREAT|O_EXCL) and close one new empty file in ``folder``."""
+    folder.mkdir()
+    started = time.perf_counter()
+    for i in range(count):
+        os.close(os.open(folder / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    spent = time.perf_counter() - started
+    shutil.rmtree(folder)
+    return spent / count
 
 
 def sha256_of(path: Path) -> str:
@@ -752,6 +777,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows: list[Row] = []
     try:
+        first, second = touch_fresh(256 * MB)
+        creating = create_cost(work / "creates")
+        print("\n[0] the machine (references for [1] and [2])")
+        print(
+            f"  256 MB of fresh anonymous memory, one byte per page: first touch {secs(first)}, "
+            f"second {secs(second)}"
+        )
+        print(f"  a new empty file in the work folder (mean of 1,000): {ms(creating)}")
+        rows.append(reference("fresh memory: first touch vs second (256 MB)", first, second, secs))
         print(
             f"\n[1] promote a {args.size_mb} MB random file through the CLI vs cp + sync "
             f"({args.repeats} runs per side, alternating; medians)"

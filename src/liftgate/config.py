@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 from liftgate.errors import ConfigError
 
@@ -130,7 +130,7 @@ class VerifyRule:
 
     @classmethod
     def from_dict(cls, raw: object, where: str = "rule") -> VerifyRule:
-        """A rule from its TOML table (or its ``as_dict``); ``_Invalid`` when it is wrong."""
+        """A rule from its ``[[files.verify]]`` table; ConfigError naming ``where`` if wrong."""
         keys = ("glob", "starts_with", "contains", "regex", "parses_as")
         table = _table(raw, where, keys)
         glob = _str(table, "glob", where, None)
@@ -141,15 +141,6 @@ class VerifyRule:
             return cls(glob=glob, **values)  # type: ignore[arg-type]
         except ValueError as exc:
             raise _invalid(where, str(exc)) from None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "glob": self.glob,
-            "starts_with": self.starts_with,
-            "contains": self.contains,
-            "regex": self.regex,
-            "parses_as": self.parses_as,
-        }
 
 
 @dataclass(frozen=True)
@@ -221,65 +212,6 @@ class Settings:
         return self._odoo.postgres
 
 
-_SECTIONS: dict[str, Callable[[Mapping[str, object]], object]] = {}
-
-
-def _section(name: str, keys: tuple[str, ...]) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    def register(fn: Callable[..., T]) -> Callable[..., T]:
-        def read(raw: Mapping[str, object]) -> object:
-            return fn(_table(raw.get(name, {}), name, keys), name)
-
-        _SECTIONS[name] = read
-        return fn
-
-    return register
-
-
-@_section("project", ("roots", "state_dir", "evidence_dir"))
-def _project(t: Mapping[str, object], where: str) -> ProjectSettings:
-    return ProjectSettings(
-        roots=_strs(t, "roots", where, ["."]),
-        state_dir=_str(t, "state_dir", where, ".liftgate"),
-        evidence_dir=_str(t, "evidence_dir", where, None),
-    )
-
-
-@_section("store", ("ops_dsn",))
-def _store(t: Mapping[str, object], where: str) -> StoreSettings:
-    return StoreSettings(ops_dsn=_str(t, "ops_dsn", where, None))
-
-
-@_section("files", ("verify",))
-def _files(t: Mapping[str, object], where: str) -> FilesSettings:
-    rules = t.get("verify", [])
-    if not isinstance(rules, list):
-        raise _invalid(f"{where}.verify", "must be an array of tables ([[files.verify]])")
-    return FilesSettings(
-        verify=[VerifyRule.from_dict(r, f"{where}.verify.{n}") for n, r in enumerate(rules)]
-    )
-
-
-@_section("redaction", ("patterns",))
-def _redaction(t: Mapping[str, object], where: str) -> RedactionSettings:
-    patterns = _strs(t, "patterns", where, [])
-    for n, pattern in enumerate(patterns):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise _invalid(f"{where}.patterns.{n}", f"does not compile: {exc}") from None
-    return RedactionSettings(patterns=patterns)
-
-
-@_section("artifacts", ("dir",))
-def _artifacts(t: Mapping[str, object], where: str) -> ArtifactsSettings:
-    return ArtifactsSettings(dir=_str(t, "dir", where, None))
-
-
-@_section("skills", ("registry",))
-def _skills(t: Mapping[str, object], where: str) -> SkillsSettings:
-    return SkillsSettings(registry=_str(t, "registry", where, None))
-
-
 def _odoo_sections(raw: Mapping[str, object]) -> OdooSections | None:
     present = {name: raw[name] for name in _ODOO_SECTIONS if name in raw}
     if not present:
@@ -296,14 +228,49 @@ def _odoo_sections(raw: Mapping[str, object]) -> OdooSections | None:
         raise _invalid(where, err["msg"]) from None
 
 
+_FILE_SECTIONS = ("project", "store", "files", "redaction", "artifacts", "skills")
+
+
 def parse_settings(raw: Mapping[str, object]) -> Settings:
     """Check a parsed liftgate.toml; ``ConfigError`` naming the first problem (``key: what``)."""
-    known = (*_SECTIONS, *_ODOO_SECTIONS)
+    known = (*_FILE_SECTIONS, *_ODOO_SECTIONS)
     for key in raw:
         if key not in known:
             raise _invalid(key, f"unknown section (known: {', '.join(known)})")
-    values: dict[str, Any] = {name: read(raw) for name, read in _SECTIONS.items()}
-    return Settings(**values, odoo_sections=_odoo_sections(raw))
+
+    def section(name: str, *keys: str) -> Mapping[str, object]:
+        return _table(raw.get(name, {}), name, keys)
+
+    project = section("project", "roots", "state_dir", "evidence_dir")
+    files = section("files", "verify")
+    rules = files.get("verify", [])
+    if not isinstance(rules, list):
+        raise _invalid("files.verify", "must be an array of tables ([[files.verify]])")
+    patterns = _strs(section("redaction", "patterns"), "patterns", "redaction", [])
+    for n, pattern in enumerate(patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _invalid(f"redaction.patterns.{n}", f"does not compile: {exc}") from None
+    return Settings(
+        project=ProjectSettings(
+            roots=_strs(project, "roots", "project", ["."]),
+            state_dir=_str(project, "state_dir", "project", ".liftgate"),
+            evidence_dir=_str(project, "evidence_dir", "project", None),
+        ),
+        store=StoreSettings(ops_dsn=_str(section("store", "ops_dsn"), "ops_dsn", "store", None)),
+        files=FilesSettings(
+            verify=[VerifyRule.from_dict(r, f"files.verify.{n}") for n, r in enumerate(rules)]
+        ),
+        redaction=RedactionSettings(patterns=patterns),
+        artifacts=ArtifactsSettings(
+            dir=_str(section("artifacts", "dir"), "dir", "artifacts", None)
+        ),
+        skills=SkillsSettings(
+            registry=_str(section("skills", "registry"), "registry", "skills", None)
+        ),
+        odoo_sections=_odoo_sections(raw),
+    )
 
 
 @dataclass(frozen=True)

@@ -128,19 +128,9 @@ class FilePromoteRequest(OperationRequest):
     )
 
     def run(self, project: Project) -> FileResult:
-        from liftgate.files.api import promote
+        from liftgate.files.api import run_request
 
-        return promote(
-            project,
-            self.staged,
-            self.target,
-            no_backup=self.no_backup,
-            expect_prefix=self.expect_prefix,
-            force=self.force,
-            dry_run=self.dry_run,
-            wait=self.wait,
-            unsafe=tuple(self.unsafe_guardrails),
-        )
+        return run_request(self.action, project, self.model_dump())
 
     def argv(self) -> list[str]:
         argv = ["promote", f"--target={self.target}"]
@@ -166,16 +156,9 @@ class FileRollbackRequest(OperationRequest):
     dry_run: bool = Field(default=False, description="Only plan; change nothing.")
 
     def run(self, project: Project) -> FileResult:
-        from liftgate.files.api import rollback
+        from liftgate.files.api import run_request
 
-        return rollback(
-            project,
-            self.target,
-            force=self.force,
-            dry_run=self.dry_run,
-            wait=self.wait,
-            unsafe=tuple(self.unsafe_guardrails),
-        )
+        return run_request(self.action, project, self.model_dump())
 
     def argv(self) -> list[str]:
         argv = ["rollback", f"--target={self.target}"]

@@ -113,25 +113,9 @@ def parse(action: str, args: Sequence[str]) -> tuple[dict[str, Any], bool]:
 
 def execute(action: str, fields: dict[str, Any], project: Project) -> dict[str, Any]:
     """Run the request on ``project``; the JSON payload of its result (not yet redacted)."""
-    from liftgate.files.api import promote, rollback
+    from liftgate.files.api import run_request
 
-    common = {
-        "force": fields["force"],
-        "dry_run": fields["dry_run"],
-        "wait": fields["wait"],
-        "unsafe": tuple(fields["unsafe_guardrails"]),
-    }
-    if action == "promote":
-        result = promote(
-            project,
-            fields["staged"],
-            fields["target"],
-            no_backup=fields["no_backup"],
-            expect_prefix=fields["expect_prefix"],
-            **common,
-        )
-    else:
-        result = rollback(project, fields["target"], **common)
+    result = run_request(action, project, fields)
     payload = result.as_dict()
     if result.status == "FAIL":
         payload["exit_code"] = 5

@@ -84,7 +84,7 @@ class EvidenceBundle:
         ``redactor.data`` (redacting it again would give the same bytes)."""
         return self._write(name, _dumps(data).encode("utf-8"), atomic)
 
-    def _write(self, name: str, data: bytes, atomic: bool = True) -> Path:
+    def _write(self, name: str, data: bytes, atomic: bool = True, listed: bool = True) -> Path:
         path = self.dir / name
         if "/" in name:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -101,7 +101,8 @@ class EvidenceBundle:
                     _write_all(fd, data)
                 finally:
                     os.close(fd)
-                self._digests[key] = hashlib.sha256(data).hexdigest()
+                if listed:
+                    self._digests[key] = hashlib.sha256(data).hexdigest()
                 return path
         # written whole under a temp name, then renamed: a crash never leaves half a file;
         # the files are made durable together when the bundle is sealed
@@ -112,7 +113,8 @@ class EvidenceBundle:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        self._digests[key] = hashlib.sha256(data).hexdigest()
+        if listed:
+            self._digests[key] = hashlib.sha256(data).hexdigest()
         return path
 
     def has(self, name: str) -> bool:
@@ -154,8 +156,7 @@ class EvidenceBundle:
         for name in self._names():
             digest = self._digests.get(name) or sha256_file(self.dir / name)
             lines.append(f"{digest}  {name}\n")
-        manifest = self._write(MANIFEST, "".join(lines).encode(), atomic=False)
-        del self._digests[MANIFEST]
+        manifest = self._write(MANIFEST, "".join(lines).encode(), atomic=False, listed=False)
         if sync:  # syncfs writes back the files, the manifest and the folder entries in one go
             sync_filesystem(self.dir)
         return manifest

@@ -39,6 +39,7 @@ __all__ = [
     "copy_file_verified",
     "copy_tree_durable",
     "exchange",
+    "file_identity",
     "fsync_dir",
     "fsync_tree",
     "link_or_copy_file",
@@ -207,7 +208,9 @@ def _same_bytes(a_fd: int, b_fd: int, size: int) -> bool:
     return not os.pread(a_fd, 1, size) and not os.pread(b_fd, 1, size)
 
 
-def _identity(st: os.stat_result) -> tuple[int, ...]:
+def file_identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes whenever a file's bytes do: device, inode, size, mtime and ctime
+    (ctime cannot be set by user tools)."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -256,7 +259,7 @@ def copy_file_verified(
             same = copied == size and _same_bytes(inp.fileno(), out, size)
             syncer.join()
             hasher.join()
-            unchanged = _identity(os.fstat(inp.fileno())) == _identity(st_src)
+            unchanged = file_identity(os.fstat(inp.fileno())) == file_identity(st_src)
     except BaseException:
         for thread in (syncer, hasher):
             if thread is not None and thread.is_alive():

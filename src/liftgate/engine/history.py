@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from liftgate.engine.fsops import fsync_dir, sync_filesystems
+from liftgate.engine.fsops import file_identity, fsync_dir, sync_filesystems
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
 from liftgate.store.base import OpsStore, utcnow
@@ -39,11 +39,6 @@ _TAIL = 1 << 16
 
 def _sha(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    """What changes whenever a file's bytes do (ctime cannot be set by user tools)."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 # one encoder for every line, instead of one per json.dumps call
@@ -177,7 +172,7 @@ class History:
             self._appended = None
             new_file = False
             try:
-                same = known is not None and _identity(os.stat(self.path)) == known[0]
+                same = known is not None and file_identity(os.stat(self.path)) == known[0]
             except FileNotFoundError:
                 same = False
             if known is not None and same:
@@ -195,7 +190,7 @@ class History:
                     raise OSError(f"short write to {self.path} ({written} of {len(line) + 1})")
                 if not also_sync:
                     os.fsync(fd)
-                after = _identity(os.fstat(fd))
+                after = file_identity(os.fstat(fd))
             finally:
                 os.close(fd)
             if also_sync:

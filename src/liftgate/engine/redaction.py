@@ -104,10 +104,7 @@ _TRIGGERS = (
 
 def _triggered(text: str) -> bool:
     lowered = text.lower()
-    for word in _TRIGGERS:  # noqa: SIM110 - a plain loop: cheaper than any() over a generator
-        if word in lowered:
-            return True
-    return False
+    return any(word in lowered for word in _TRIGGERS)
 
 
 # Redacted texts are remembered per Redactor: a run writes the same paths, ids and digests
@@ -138,7 +135,6 @@ class Redactor:
         self._values: set[str] = {v for v in values if v}
         self._ordered_values = sorted(self._values, key=len, reverse=True)
         self._memo: dict[str, str] = {}
-        self._keys: dict[str, tuple[str, bool]] = {}  # key -> (redacted key, secret key?)
 
     def add_value(self, value: str | None) -> None:
         """Redact this exact value wherever it appears (e.g. a password read at run time)."""
@@ -147,7 +143,6 @@ class Redactor:
             self._ordered_values = sorted(self._values, key=len, reverse=True)
             # after the rules changed: a text() that read the old rules wrote to the old memo
             self._memo = {}
-            self._keys = {}
 
     def text(self, value: str) -> str:
         memo = self._memo  # taken before the rules are read (see add_value)
@@ -177,51 +172,16 @@ class Redactor:
         """A copy of JSON-like ``value`` with secrets redacted (keys that look secret too)."""
         if key is not None and is_secret_key(key) and isinstance(value, str | int | float):
             return REDACTED if value not in ("", None) else value
-        kind = type(value)
-        if kind is str:
-            return self.text(value)
-        if kind is dict:
-            return self._dict(value)
-        if kind is list or kind is tuple:
-            return [self.data(v) for v in value]
-        if value is None or kind is bool or kind is int or kind is float:
-            return value
-        # subclasses, paths, times...
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return self._dict(value)
+            # keys are text too (a URL with its password can be a key)
+            return {self.text(str(k)): self.data(v, key=str(k)) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
-        if isinstance(value, bool | int | float):
+        if value is None or isinstance(value, bool | int | float):
             return value
         return self.text(str(value))  # a path, a time...: as text, the way JSON writes it
-
-    def _dict(self, value: dict[Any, Any]) -> dict[str, Any]:
-        """``data`` of a dict: keys are text too (a URL with its password can be a key)."""
-        keys = self._keys  # taken before the rules are read (see add_value)
-        text = self.text
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            name = k if type(k) is str else str(k)
-            known = keys.get(name)
-            if known is None:
-                known = (text(name), is_secret_key(name))
-                if len(name) <= _MEMO_TEXT_MAX:
-                    if len(keys) >= _MEMO_MAX:
-                        keys.clear()
-                    keys[name] = known
-            clean, secret = known
-            kind = type(v)
-            if secret and isinstance(v, str | int | float):
-                out[clean] = REDACTED if v not in ("", None) else v
-            elif kind is str:
-                out[clean] = text(v)
-            elif v is None or kind is bool or kind is int or kind is float:
-                out[clean] = v
-            else:
-                out[clean] = self.data(v)
-        return out
 
 
 def _keep_pre(match: re.Match[str]) -> str:

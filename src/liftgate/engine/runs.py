@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import getpass
 import json
 import os
@@ -76,16 +75,6 @@ def new_run_id() -> str:
 
 
 def os_user() -> str:
-    env = os.environ
-    return _os_user(
-        env.get("LOGNAME"), env.get("USER"), env.get("LNAME"), env.get("USERNAME"), os.getuid()
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _os_user(*_what_getuser_reads: object) -> str:
-    """``getpass.getuser()`` (the environment, else the password database), remembered for
-    the same environment variables and uid."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from liftgate.engine.guardrails import Guardrails
@@ -15,7 +15,7 @@ from liftgate.files.execute import execute
 from liftgate.files.plan import FilePlan, plan_promotion, plan_rollback, text_diff
 from liftgate.files.result import FileResult
 
-__all__ = ["promote", "rollback"]
+__all__ = ["promote", "rollback", "run_request"]
 
 
 def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult:
@@ -133,3 +133,24 @@ def rollback(
         for name in ("backup_before_write", "verify_after_write"):
             guardrails.record(name, "enforced", "the rollback keeps and checks what it replaces")
         return execute(project, plan, inputs, guardrails)
+
+
+def run_request(action: str, project: Project, fields: Mapping[str, Any]) -> FileResult:
+    """``promote`` or ``rollback`` from the fields of ``liftgate.requests.FilePromoteRequest``
+    / ``FileRollbackRequest``: what the CLI and the request models both call."""
+    common: dict[str, Any] = {
+        "force": fields["force"],
+        "dry_run": fields["dry_run"],
+        "wait": fields["wait"],
+        "unsafe": tuple(fields["unsafe_guardrails"]),
+    }
+    if action == "promote":
+        return promote(
+            project,
+            fields["staged"],
+            fields["target"],
+            no_backup=fields["no_backup"],
+            expect_prefix=fields["expect_prefix"],
+            **common,
+        )
+    return rollback(project, fields["target"], **common)

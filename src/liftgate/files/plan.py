@@ -11,9 +11,9 @@ import difflib
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from liftgate.config import VerifyRule
 from liftgate.engine.digest import PathState, content_digest, path_kind
@@ -21,22 +21,12 @@ from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.paths import display
 from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name
-from liftgate.errors import (
-    ConfigError,
-    DriftError,
-    GuardrailError,
-    IntegrityError,
-    PathError,
-    UsageError,
-)
+from liftgate.errors import DriftError, GuardrailError, IntegrityError, PathError, UsageError
 from liftgate.files.rules import check_rules, rules_for
 
 __all__ = ["FilePlan", "Snapshot", "last_write", "plan_promotion", "plan_rollback", "text_diff"]
 
 Action = Literal["promote", "rollback"]
-
-
-_KINDS = ("file", "dir", "absent")
 
 
 @dataclass(frozen=True)
@@ -47,34 +37,6 @@ class Snapshot:
     digest: str | None = None
     fingerprint: str | None = None
     size: int | None = None
-
-    @classmethod
-    def from_public(cls, raw: Mapping[str, Any]) -> Snapshot:
-        if raw.get("kind") not in _KINDS:
-            raise ValueError(f"snapshot kind {raw.get('kind')!r} is not one of {_KINDS}")
-        return cls(
-            kind=raw["kind"],
-            digest=_opt(raw, "digest", str),
-            fingerprint=_opt(raw, "fingerprint", str),
-            size=_opt(raw, "size", int),
-        )
-
-
-V = TypeVar("V")
-
-
-def _opt(raw: Mapping[str, Any], key: str, kind: type[V]) -> V | None:
-    value = raw.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise ValueError(f"{key} must be {kind.__name__} or null, not {value!r}")
-    return value
-
-
-def _req(raw: Mapping[str, Any], key: str, kind: type[V]) -> V:
-    value = _opt(raw, key, kind)
-    if value is None:
-        raise ValueError(f"{key} is missing")
-    return value
 
 
 @dataclass(frozen=True)
@@ -112,51 +74,25 @@ class FilePlan:
 
     def public(self) -> dict[str, Any]:
         """The plan as JSON-ready data (what ``from_public`` reads back)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["before"] = asdict(self.before)
-        out["verify_rules"] = [rule.as_dict() for rule in self.verify_rules]
+        out = asdict(self)
+        out["verify_rules"] = list(out["verify_rules"])
         return out
 
     @classmethod
     def from_public(cls, raw: Mapping[str, Any]) -> FilePlan:
-        """A plan from ``public()`` data; ValueError when it is not one."""
-        if raw.get("action") not in ("promote", "rollback"):
-            raise ValueError(f"action {raw.get('action')!r} is not promote or rollback")
-        if raw.get("kind") not in ("file", "dir"):
-            raise ValueError(f"kind {raw.get('kind')!r} is not file or dir")
-        before = raw.get("before")
-        rules = raw.get("verify_rules") or []
-        drift = raw.get("drift")
-        if not isinstance(before, Mapping) or not isinstance(rules, list):
-            raise ValueError("before must be an object and verify_rules a list")
-        if drift is not None and not isinstance(drift, dict):
-            raise ValueError("drift must be an object or null")
-        try:
-            verify_rules = tuple(VerifyRule.from_dict(rule) for rule in rules)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from None
+        """A plan from ``public()`` data (journaled by this module); ValueError or TypeError
+        when it is not one."""
+        if raw.get("action") not in ("promote", "rollback") or raw.get("kind") not in (
+            "file",
+            "dir",
+        ):
+            raise ValueError("not the plan of a file promotion or rollback")
         return cls(
-            action=raw["action"],
-            run_id=_req(raw, "run_id", str),
-            kind=raw["kind"],
-            target=_req(raw, "target", str),
-            target_display=_req(raw, "target_display", str),
-            source=_opt(raw, "source", str),
-            staged_display=_opt(raw, "staged_display", str),
-            source_digest=_opt(raw, "source_digest", str),
-            before=Snapshot.from_public(before),
-            temp_path=_req(raw, "temp_path", str),
-            backup_path=_opt(raw, "backup_path", str),
-            lock=_req(raw, "lock", str),
-            undoes=_opt(raw, "undoes", str),
-            removes_target=bool(raw.get("removes_target", False)),
-            mode=_opt(raw, "mode", int),
-            uid=_opt(raw, "uid", int),
-            gid=_opt(raw, "gid", int),
-            verify_rules=verify_rules,
-            no_backup=bool(raw.get("no_backup", False)),
-            forced=bool(raw.get("forced", False)),
-            drift=drift,
+            **{
+                **raw,
+                "before": Snapshot(**raw["before"]),
+                "verify_rules": tuple(VerifyRule(**rule) for rule in raw["verify_rules"]),
+            }
         )
 
 

@@ -279,12 +279,10 @@ class PostgresStore:
             "finished_at=%s WHERE run_id=%s"
         )
         args = (status, message, json.dumps(result, sort_keys=True), now, now, run_id)
-        if not steps:
-            self._exec(end, args)
-            return
         try:
             with self._mutex, self._db.transaction():
-                self._append_steps(run_id, steps)
+                if steps:
+                    self._append_steps(run_id, steps)
                 self._db.execute(end, args)
         except psycopg.Error as exc:
             raise StoreError(f"cannot record the end of run {run_id}: {self._why(exc)}") from exc

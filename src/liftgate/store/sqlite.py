@@ -199,12 +199,10 @@ class SqliteStore:
             "WHERE run_id=?"
         )
         args = (status, message, _dumps_sorted(result), now, now, run_id)
-        if not steps:
-            self._exec(end, args)
-            return
         try:
             with self._transaction():
-                self._insert_steps(run_id, steps)
+                if steps:
+                    self._insert_steps(run_id, steps)
                 self._db.execute(end, args)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot record the end of run {run_id}: {exc}") from exc
