@@ -1,6 +1,7 @@
 # liftgate developer and CI entry points.
 #
-#   make / make install   system packages (scripts/install-system.sh) + .venv with '.[dev]'
+#   make / make install   system packages (scripts/install-system.sh) + .venv with '.[dev]',
+#                         liftgate's modules byte-compiled
 #   make test             pytest on every core (-n auto; extra args: make test PYTEST_ARGS='-k foo -x')
 #   make check            ruff lint, ruff format --check, mypy
 #   make demo             liftgate demo
@@ -26,9 +27,15 @@ LINT_PATHS := src tests benchmarks
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PIP_NO_INPUT := 1
 
-.PHONY: install system-deps demo test check bench clean
+.PHONY: install system-deps bytecode demo test check bench clean
 
-install: system-deps $(STAMP)
+install: system-deps $(STAMP) bytecode
+
+# An editable install leaves liftgate's modules uncompiled; where PYTHONDONTWRITEBYTECODE is
+# set, every command would then compile them again (twice the start-up). compileall writes
+# the .pyc files a regular `pip install` writes, and skips the ones that are current.
+bytecode: $(STAMP)
+	'$(VENV_PY)' -m compileall -q src >/dev/null
 
 system-deps:
 	@PYTHON='$(PYTHON)' bash scripts/install-system.sh

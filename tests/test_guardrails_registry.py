@@ -304,3 +304,64 @@ def test_build_merges_plain_mappings() -> None:
         Guardrails.build("demo", {"no_such_guardrail": True})
     with pytest.raises(ConfigError, match="must be a boolean"):
         Guardrails.build("demo", {"explicit_target": "yes"})
+
+
+# the parse kept in the state dir ------------------------------------------------------------
+def test_registries_are_kept_parsed_in_the_state_dir_and_an_edit_is_seen(tmp_path: Path) -> None:
+    override = tmp_path / "override.yaml"
+    override.write_text((OVERRIDES / "same-value.yaml").read_text())
+    (tmp_path / "liftgate.toml").write_text(
+        f'[project]\nroots = ["."]\n\n[skills]\nregistry = "{override}"\n'
+    )
+    config = load_config(cwd=tmp_path)
+    assert Guardrails.for_skill(config, "stage-promote-safe").enabled("backup_before_write")
+    kept = sorted((config.state_dir / "cache").iterdir())
+    assert len(kept) == 2  # the shipped registry and the override, each under its content hash
+    # an edited override is read again (a new content hash), not served from what was kept
+    override.write_text((OVERRIDES / "weaken-backup.yaml").read_text())
+    with pytest.raises(GuardrailError, match="weakens guardrail backup_before_write"):
+        Guardrails.for_skill(config, "stage-promote-safe")
+    assert len(list((config.state_dir / "cache").iterdir())) == 3
+
+
+def test_a_damaged_kept_parse_is_parsed_again(tmp_path: Path) -> None:
+    override = tmp_path / "override.yaml"
+    override.write_text((OVERRIDES / "weaken-backup.yaml").read_text())
+    (tmp_path / "liftgate.toml").write_text(
+        f'[project]\nroots = ["."]\n\n[skills]\nregistry = "{override}"\n'
+    )
+    config = load_config(cwd=tmp_path)
+    with pytest.raises(GuardrailError):
+        Guardrails.for_skill(config, "stage-promote-safe")
+    for kept in (config.state_dir / "cache").iterdir():
+        kept.write_text("{not json")
+    with pytest.raises(GuardrailError, match="weakens guardrail backup_before_write"):
+        Guardrails.for_skill(config, "stage-promote-safe")
+
+
+def test_a_file_promotion_does_not_load_pyyaml_once_the_registry_is_kept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "liftgate.toml").write_text('[project]\nroots = ["."]\n')
+    (tmp_path / "live.txt").write_text("old\n")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from liftgate.engine.project import Project\n"
+        "from liftgate.files.api import promote\n"
+        "p = Project.open(cwd=Path(sys.argv[1]))\n"
+        "(p.cwd / 'staged.txt').write_text(sys.argv[2])\n"
+        "assert promote(p, 'staged.txt', 'live.txt').status == 'OK'\n"
+        "print('yaml' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path), f"new {n}\n"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for n in (1, 2)
+    ]
+    assert runs == ["True", "False"]

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -146,6 +145,8 @@ def error_payload(
         code, name, hint = 70, "internal", "set LIFTGATE_DEBUG=1 to see the traceback"
         message = f"internal error: {type(exc).__name__}: {exc}"
         if os.environ.get("LIFTGATE_DEBUG"):
+            import traceback
+
             traceback.print_exc()
     payload = {
         "status": "FAIL",

@@ -25,7 +25,6 @@ import shutil
 import stat
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -357,6 +356,8 @@ def _rebuild_tree(src: Path, dst: Path, put_file: Callable[[str, str], int]) -> 
     if _TREE_THREADS > 1 and len(files) > 64:
         size = len(files) // (_TREE_THREADS * 8) + 1
         batches = [files[i : i + size] for i in range(0, len(files), size)]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(_TREE_THREADS) as pool:
             total = sum(pool.map(put, batches))
             list(pool.map(seal, reversed(folders)))  # concurrent fsyncs share journal commits

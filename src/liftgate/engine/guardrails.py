@@ -293,7 +293,8 @@ class Guardrails:
         config = (
             project_or_config if isinstance(project_or_config, Config) else project_or_config.config
         )
-        shipped = shipped_registry()
+        cache = config.state_dir / "cache"
+        shipped = shipped_registry(cache)
         entry = shipped.skills.get(skill_id)
         if entry is None:
             raise UsageError(
@@ -301,7 +302,7 @@ class Guardrails:
                 f"(known: {', '.join(shipped.skills)})"
             )
         path = override_path(config)
-        override = load_override(path) if path is not None else None
+        override = load_override(path, cache) if path is not None else None
         return cls.build(
             skill_id,
             entry.guardrails,

@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +62,7 @@ class History:
         self.path = path
         self.store = store
         self.redactor = redactor
-        self.key = f"{socket.gethostname()}:{path}"
+        self.key = f"{os.uname().nodename}:{path}"
         # after this object's last append: the file's identity, the head and the count it
         # recorded. While the file still has that identity, nobody wrote to it since, so the
         # head to chain onto is known without reading the ops store and the file's tail.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from functools import cached_property
 from pathlib import Path
 
@@ -23,7 +22,7 @@ class Project:
     def __init__(self, config: Config, *, cwd: Path | None = None) -> None:
         self.config = config
         self.cwd = (cwd or Path.cwd()).resolve()
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename  # what gethostname(2) returns, without the socket module
         self.redactor = Redactor(config.settings.redaction.patterns)
         if config.ops_dsn:
             self.redactor.add_value(_dsn_password(config.ops_dsn))

@@ -28,7 +28,6 @@ import getpass
 import json
 import os
 import re
-import secrets
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -71,7 +70,7 @@ def new_run_id() -> str:
                     )
                 return given
     now = dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
 
 
 def os_user() -> str:

@@ -7,7 +7,6 @@ target must hold afterwards. ``--dry-run`` prints it; execution consumes it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 from collections.abc import Mapping
@@ -418,6 +417,8 @@ def text_diff(staged: Path, target: Path, label: str, limit: int = 2000) -> str 
         )
     except (UnicodeDecodeError, OSError):
         return None
+    import difflib
+
     lines = list(difflib.unified_diff(old, new, f"a/{label}", f"b/{label}"))
     if len(lines) > limit:
         lines = [*lines[:limit], f"... ({len(lines) - limit} more diff lines)\n"]

@@ -32,22 +32,21 @@ the files liftgate writes (``liftgate.skills.evidence``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from liftgate.engine.guardrails import KNOWN
 from liftgate.errors import ConfigError, IntegrityError
 from liftgate.skills.evidence import EVIDENCE_FILES, EVIDENCE_WHEN_ROLLED_BACK
-from liftgate.skills.skillmd import SKILL_FILE, SkillDoc, check_skill_md
 from liftgate.skills.violations import Violation
 
 if TYPE_CHECKING:
     from liftgate.config import Config
+    from liftgate.skills.skillmd import SkillDoc
 
 __all__ = [
     "CAPABILITIES",
@@ -126,21 +125,57 @@ class Override:
 
 
 # reading ------------------------------------------------------------------------------------
-def _read_yaml(path: Path) -> tuple[Any, list[Violation]]:
+def _cached(cache: Path, raw: bytes) -> Path:
+    return cache / f"yaml-{hashlib.sha256(raw).hexdigest()[:32]}.json"
+
+
+def _keep(cached: Path, data: Any) -> None:
+    """Keep ``data`` (parsed YAML) as JSON for the next process; only when JSON gives back
+    exactly the same value, and silently not at all when the cache cannot be written."""
+    from liftgate.engine.fsops import atomic_write_bytes
+
     try:
-        text = path.read_text(encoding="utf-8")
+        payload = json.dumps(data, sort_keys=True)
+        if json.loads(payload) != data:
+            return
+        cached.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write_bytes(cached, payload.encode("utf-8"), mode=0o600, durable=False)
+    except (TypeError, ValueError, OSError):
+        return
+
+
+def _read_yaml(path: Path, cache: Path | None = None) -> tuple[Any, list[Violation]]:
+    """The parsed YAML file, or the violation that stops it being read.
+
+    With ``cache`` (a folder in the state dir), a file read before is taken from the JSON
+    kept there under its content's sha256 (the file's bytes are read and hashed each time,
+    so an edit is seen at once): an operation then needs neither PyYAML nor its parse."""
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         return None, [Violation(path, "registry", "does not exist")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Violation(path, "registry", f"cannot be read: {exc}")]
+    cached = _cached(cache, raw) if cache is not None else None
+    if cached is not None:
+        try:
+            return json.loads(cached.read_bytes()), []
+        except (OSError, ValueError):
+            pass
+    import yaml
+
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
-        return yaml.load(text, Loader=loader), []  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         return None, [Violation(path, "yaml", f"invalid YAML{where}: {problem}")]
+    if cached is not None:
+        _keep(cached, data)
+    return data, []
 
 
 @functools.cache
@@ -327,6 +362,8 @@ def _entrypoint_violations(
                 f"skill {entry.id}: entrypoint {entry.entrypoint} does not exist",
             )
         ]
+    from liftgate.skills.skillmd import check_skill_md
+
     doc, out = check_skill_md(target)
     if target in seen:
         out = []
@@ -344,6 +381,8 @@ def _entrypoint_violations(
 
 
 def _unregistered(registry: Registry, seen: set[Path]) -> list[Violation]:
+    from liftgate.skills.skillmd import SKILL_FILE, check_skill_md
+
     registered = {(registry.folder / e.entrypoint).resolve() for e in registry.skills.values()}
     out = []
     for skill_md in sorted(registry.folder.glob(f"*/{SKILL_FILE}")):
@@ -411,9 +450,12 @@ def check_registry(
     return registry, violations
 
 
-def check_override(path: Path, shipped: Registry) -> tuple[Override | None, list[Violation]]:
-    """Check a project's override registry against the shipped one."""
-    data, violations = _read_yaml(path)
+def check_override(
+    path: Path, shipped: Registry, cache: Path | None = None
+) -> tuple[Override | None, list[Violation]]:
+    """Check a project's override registry against the shipped one (``cache``: see
+    ``_read_yaml``)."""
+    data, violations = _read_yaml(path, cache)
     if violations:
         return None, violations
     violations = _schema_violations(path, data, "#/$defs/override_registry")
@@ -450,13 +492,14 @@ def _summary(violations: list[Violation]) -> str:
 
 
 @functools.cache
-def shipped_registry() -> Registry:
+def shipped_registry(cache: Path | None = None) -> Registry:
     """The registry liftgate ships, cached for the process.
 
     Loaded quickly, for every operation: its guardrails are checked here; its schema,
     SKILL.md files and evidence lists by ``liftgate skills check`` (and the test suite).
+    ``cache``: a folder of the state dir where its parse is kept (see ``_read_yaml``).
     """
-    data, violations = _read_yaml(REGISTRY_PATH)
+    data, violations = _read_yaml(REGISTRY_PATH, cache)
     skills: dict[str, SkillEntry] = {}
     if not violations:
         try:
@@ -480,9 +523,9 @@ def override_path(config: Config) -> Path | None:
     return (config.base_dir / value).resolve() if value else None
 
 
-def load_override(path: Path) -> Override:
+def load_override(path: Path, cache: Path | None = None) -> Override:
     """The project's override, checked; ConfigError when it is invalid."""
-    override, violations = check_override(path, shipped_registry())
+    override, violations = check_override(path, shipped_registry(cache), cache)
     if override is None or violations:
         raise ConfigError(
             f"the skills registry override is invalid: {_summary(violations)}",
@@ -493,6 +536,8 @@ def load_override(path: Path) -> Override:
 
 def skill_doc(registry: Registry, skill_id: str) -> SkillDoc:
     """The parsed SKILL.md of a registered skill."""
+    from liftgate.skills.skillmd import check_skill_md
+
     doc, violations = check_skill_md(registry.entrypoint(skill_id))
     if doc is None or violations:
         raise IntegrityError(
