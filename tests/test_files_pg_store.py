@@ -137,6 +137,7 @@ def test_another_hosts_run_on_the_same_path_is_not_drift(proj_dir: Path, pg_dsn:
                 status="ok",
                 created_at="2999-12-31T23:59:59.000000Z",
                 updated_at=now,
+                plan={},
                 result={"target_digest": "f" * 64, "target_fingerprint": "x"},
             )
         )

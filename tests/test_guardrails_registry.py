@@ -314,13 +314,17 @@ def test_registries_are_kept_parsed_in_the_state_dir_and_an_edit_is_seen(tmp_pat
         f'[project]\nroots = ["."]\n\n[skills]\nregistry = "{override}"\n'
     )
     config = load_config(cwd=tmp_path)
+    # without keep_parse (a dry run, say) nothing is written
     assert Guardrails.for_skill(config, "stage-promote-safe").enabled("backup_before_write")
+    assert not (config.state_dir / "cache").exists()
+    g = Guardrails.for_skill(config, "stage-promote-safe", keep_parse=True)
+    assert g.enabled("backup_before_write")
     kept = sorted((config.state_dir / "cache").iterdir())
     assert len(kept) == 2  # the shipped registry and the override, each under its content hash
     # an edited override is read again (a new content hash), not served from what was kept
     override.write_text((OVERRIDES / "weaken-backup.yaml").read_text())
     with pytest.raises(GuardrailError, match="weakens guardrail backup_before_write"):
-        Guardrails.for_skill(config, "stage-promote-safe")
+        Guardrails.for_skill(config, "stage-promote-safe", keep_parse=True)
     assert len(list((config.state_dir / "cache").iterdir())) == 3
 
 
@@ -332,7 +336,7 @@ def test_a_damaged_kept_parse_is_parsed_again(tmp_path: Path) -> None:
     )
     config = load_config(cwd=tmp_path)
     with pytest.raises(GuardrailError):
-        Guardrails.for_skill(config, "stage-promote-safe")
+        Guardrails.for_skill(config, "stage-promote-safe", keep_parse=True)
     for kept in (config.state_dir / "cache").iterdir():
         kept.write_text("{not json")
     with pytest.raises(GuardrailError, match="weakens guardrail backup_before_write"):

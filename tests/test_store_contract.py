@@ -119,9 +119,10 @@ def make_run(run_id: str, **changes: Any) -> RunRecord:
         created_at=T0,
         updated_at=T0,
         plan={"copy": [{"src": "a", "dst": "b"}], "bytes": 12},
+        result={},
         message="",
     )
-    return dataclasses.replace(run, **changes)
+    return run._replace(**changes)
 
 
 class Holder:
@@ -267,7 +268,7 @@ def test_finish_run_with_steps_appends_them_and_records_the_end(store: OpsStore)
     store.record_step("f2", "copy", "started")
     pending = [
         PendingStep(name="copy", state="done", at=T0, detail={"n": 2, "path": "/srv/é"}),
-        PendingStep(name="history", state="started", at=T0),
+        PendingStep(name="history", state="started", at=T0, detail={}),
     ]
     store.finish_run("f2", status="ok", message="done", result={"n": 2}, steps=pending)
     got = store.get_run("f2")
@@ -523,7 +524,7 @@ def make_approval(approval_id: str, **changes: Any) -> ApprovalRecord:
         created_at=T0,
         expires_at=T_LATER,
     )
-    return dataclasses.replace(approval, **changes)
+    return approval._replace(**changes)
 
 
 def test_create_and_get_approval_round_trips_every_field(store: OpsStore) -> None:
@@ -723,7 +724,7 @@ def _scenario(store: OpsStore) -> dict[str, Any]:
     )
 
     def mask(record: Any) -> str:
-        data = dataclasses.asdict(record)
+        data = record._asdict()
         for key in ("at", "updated_at", "finished_at"):
             if data.get(key) is not None and data[key] != T0:
                 assert RFC3339.match(data[key])

@@ -26,13 +26,12 @@ imports pydantic: its commands start in a fraction of the time.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar, cast
 
 from liftgate.errors import ConfigError
 
@@ -93,20 +92,17 @@ def _strs(table: Mapping[str, object], key: str, where: str, default: list[str])
     return list(value)
 
 
-@dataclass(frozen=True)
-class ProjectSettings:
-    roots: list[str] = field(default_factory=lambda: ["."])
+class ProjectSettings(NamedTuple):
+    roots: tuple[str, ...] = (".",)
     state_dir: str = ".liftgate"
     evidence_dir: str | None = None
 
 
-@dataclass(frozen=True)
-class StoreSettings:
+class StoreSettings(NamedTuple):
     ops_dsn: str | None = None
 
 
-@dataclass(frozen=True)
-class VerifyRule:
+class VerifyRule(NamedTuple):
     """One ``[[files.verify]]`` rule: files matching ``glob`` must pass every check given."""
 
     glob: str
@@ -115,18 +111,18 @@ class VerifyRule:
     regex: str | None = None
     parses_as: Literal["yaml", "json", "toml"] | None = None
 
-    def __post_init__(self) -> None:
+    def problem(self) -> str | None:
+        """Why this rule cannot be used (None when it can)."""
         if not any((self.starts_with, self.contains, self.regex, self.parses_as)):
-            raise ValueError(
-                f"rule for {self.glob!r} needs starts_with, contains, regex or parses_as"
-            )
+            return f"rule for {self.glob!r} needs starts_with, contains, regex or parses_as"
         if self.parses_as is not None and self.parses_as not in _PARSES_AS:
-            raise ValueError(f"parses_as must be one of {', '.join(_PARSES_AS)}")
+            return f"parses_as must be one of {', '.join(_PARSES_AS)}"
         if self.regex is not None:
             try:
                 re.compile(self.regex)
             except re.error as exc:
-                raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from exc
+                return f"regex {self.regex!r} does not compile: {exc}"
+        return None
 
     @classmethod
     def from_dict(cls, raw: object, where: str = "rule") -> VerifyRule:
@@ -137,29 +133,26 @@ class VerifyRule:
         if glob is None:
             raise _invalid(f"{where}.glob", "is required")
         values = {key: _str(table, key, where, None) for key in keys[1:]}
-        try:
-            return cls(glob=glob, **values)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise _invalid(where, str(exc)) from None
+        rule = cls(glob=glob, **values)  # type: ignore[arg-type]
+        problem = rule.problem()
+        if problem is not None:
+            raise _invalid(where, problem)
+        return rule
 
 
-@dataclass(frozen=True)
-class FilesSettings:
-    verify: list[VerifyRule] = field(default_factory=list)
+class FilesSettings(NamedTuple):
+    verify: tuple[VerifyRule, ...] = ()
 
 
-@dataclass(frozen=True)
-class ArtifactsSettings:
+class ArtifactsSettings(NamedTuple):
     dir: str | None = None
 
 
-@dataclass(frozen=True)
-class RedactionSettings:
-    patterns: list[str] = field(default_factory=list)
+class RedactionSettings(NamedTuple):
+    patterns: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class SkillsSettings:
+class SkillsSettings(NamedTuple):
     """``[skills]``: ``registry`` is the project's override of the shipped skill registry
     (a YAML file, relative to liftgate.toml's folder; see ``liftgate.skills.registry``)."""
 
@@ -178,26 +171,21 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The parsed file, before paths are resolved."""
 
-    project: ProjectSettings = field(default_factory=ProjectSettings)
-    store: StoreSettings = field(default_factory=StoreSettings)
-    files: FilesSettings = field(default_factory=FilesSettings)
-    redaction: RedactionSettings = field(default_factory=RedactionSettings)
-    artifacts: ArtifactsSettings = field(default_factory=ArtifactsSettings)
-    skills: SkillsSettings = field(default_factory=SkillsSettings)
+    project: ProjectSettings = ProjectSettings()
+    store: StoreSettings = StoreSettings()
+    files: FilesSettings = FilesSettings()
+    redaction: RedactionSettings = RedactionSettings()
+    artifacts: ArtifactsSettings = ArtifactsSettings()
+    skills: SkillsSettings = SkillsSettings()
     # [postgres], [odoo] and [env.*], validated at load when the file has one of them
     odoo_sections: OdooSections | None = None
 
-    @cached_property
+    @property
     def _odoo(self) -> OdooSections:
-        if self.odoo_sections is not None:
-            return self.odoo_sections
-        from liftgate.envconfig import OdooSections
-
-        return OdooSections()
+        return self.odoo_sections if self.odoo_sections is not None else _no_odoo_sections()
 
     @property
     def env(self) -> dict[str, EnvSettings]:
@@ -210,6 +198,14 @@ class Settings:
     @property
     def postgres(self) -> PostgresSettings:
         return self._odoo.postgres
+
+
+@functools.cache
+def _no_odoo_sections() -> OdooSections:
+    """The Odoo sections' defaults, for a file without any (built once, on first use)."""
+    from liftgate.envconfig import OdooSections
+
+    return OdooSections()
 
 
 def _odoo_sections(raw: Mapping[str, object]) -> OdooSections | None:
@@ -254,15 +250,15 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             raise _invalid(f"redaction.patterns.{n}", f"does not compile: {exc}") from None
     return Settings(
         project=ProjectSettings(
-            roots=_strs(project, "roots", "project", ["."]),
+            roots=tuple(_strs(project, "roots", "project", ["."])),
             state_dir=_str(project, "state_dir", "project", ".liftgate"),
             evidence_dir=_str(project, "evidence_dir", "project", None),
         ),
         store=StoreSettings(ops_dsn=_str(section("store", "ops_dsn"), "ops_dsn", "store", None)),
         files=FilesSettings(
-            verify=[VerifyRule.from_dict(r, f"files.verify.{n}") for n, r in enumerate(rules)]
+            verify=tuple(VerifyRule.from_dict(r, f"files.verify.{n}") for n, r in enumerate(rules))
         ),
-        redaction=RedactionSettings(patterns=patterns),
+        redaction=RedactionSettings(patterns=tuple(patterns)),
         artifacts=ArtifactsSettings(
             dir=_str(section("artifacts", "dir"), "dir", "artifacts", None)
         ),
@@ -273,8 +269,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     )
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Settings with every path resolved to an absolute, symlink-free path."""
 
     settings: Settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +26,7 @@ evidence_app = typer.Typer(help="Evidence bundles.", no_args_is_help=True)
 
 
 def _run_dict(run: RunRecord, full: bool = False) -> dict[str, Any]:
-    data = dataclasses.asdict(run)
+    data = run._asdict()
     if not full:
         data.pop("plan")
     return data
@@ -52,7 +51,7 @@ def register(app: typer.Typer) -> None:
                 "run_id": None,
                 "message": f"{len(outcomes)} interrupted run(s) handled"
                 + (f", {len(failed)} could not be recovered" if failed else ""),
-                "runs": [dataclasses.asdict(o) for o in outcomes],
+                "runs": [o._asdict() for o in outcomes],
             }
 
             def human(p: dict[str, Any]) -> None:
@@ -251,7 +250,7 @@ def runs_show(ctx: typer.Context, run_id: str, as_json: JsonOpt = False) -> None
         run = project.store.get_run(run_id) if project.has_state else None
         if run is None:
             raise UsageError(f"there is no run {run_id}")
-        steps = [dataclasses.asdict(s) for s in project.store.steps(run_id)]
+        steps = [s._asdict() for s in project.store.steps(run_id)]
         payload = {
             "status": "OK",
             "action": "runs show",

@@ -13,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["PathState", "content_digest", "fingerprint", "path_kind", "sha256_file"]
 
@@ -101,8 +100,7 @@ def fingerprint(path: Path) -> str | None:
     return fp.hexdigest()
 
 
-@dataclass(frozen=True)
-class PathState:
+class PathState(NamedTuple):
     """What a path holds: its kind, content digest and fingerprint."""
 
     kind: Kind

@@ -79,9 +79,8 @@ Operations call ``Guardrails.for_skill(project, skill_id, unsafe)`` while planni
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from liftgate.config import Config
 from liftgate.errors import ConfigError, GuardrailError, UsageError
@@ -149,8 +148,7 @@ _WEAKER: Mapping[ValueType, Callable[[Any, Any], bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class GuardrailSpec:
+class GuardrailSpec(NamedTuple):
     """One guardrail liftgate knows: its value type, default and meaning."""
 
     name: str
@@ -250,15 +248,14 @@ KNOWN: Mapping[str, GuardrailSpec] = MappingProxyType(
 )
 
 
-@dataclass
-class _Entry:
+class _Entry(NamedTuple):
     spec: GuardrailSpec
     value: Any
     shipped: Any
     source: Literal["shipped", "override"]
     weakened: bool
     acknowledged: bool
-    outcomes: list[dict[str, str]] = field(default_factory=list)
+    outcomes: list[dict[str, str]]
 
 
 class Guardrails:
@@ -283,17 +280,30 @@ class Guardrails:
     # building ---------------------------------------------------------------------------
     @classmethod
     def for_skill(
-        cls, project_or_config: Project | Config, skill_id: str, unsafe: Collection[str] = ()
+        cls,
+        project_or_config: Project | Config,
+        skill_id: str,
+        unsafe: Collection[str] = (),
+        *,
+        keep_parse: bool = False,
     ) -> Guardrails:
         """The guardrails of ``skill_id``: the shipped registry merged with the project's
         override (``[skills] registry``). Raises UsageError for a bad ``unsafe`` name and
-        GuardrailError when the override weakens a guardrail ``unsafe`` does not name."""
-        from liftgate.skills.registry import load_override, override_path, shipped_registry
+        GuardrailError when the override weakens a guardrail ``unsafe`` does not name.
+
+        The registries' parse is read from ``<state_dir>/cache`` when kept there, and kept
+        there when ``keep_parse`` (an operation that writes state; never a dry run)."""
+        from liftgate.skills.registry import (
+            ParseCache,
+            load_override,
+            override_path,
+            shipped_registry,
+        )
 
         config = (
             project_or_config if isinstance(project_or_config, Config) else project_or_config.config
         )
-        cache = config.state_dir / "cache"
+        cache = ParseCache(config.state_dir / "cache", write=keep_parse)
         shipped = shipped_registry(cache)
         entry = shipped.skills.get(skill_id)
         if entry is None:
@@ -356,6 +366,7 @@ class Guardrails:
                 source="override" if name in changes else "shipped",
                 weakened=weakened,
                 acknowledged=weakened and name in unsafe,
+                outcomes=[],
             )
         cls._check_unsafe(skill_id, entries, unsafe, where)
         refused = [n for n, e in entries.items() if e.weakened and not e.acknowledged]

@@ -21,9 +21,8 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from liftgate.engine.fsops import file_identity, fsync_dir, sync_filesystems
 from liftgate.engine.redaction import Redactor
@@ -44,12 +43,11 @@ def _sha(line: bytes) -> str:
 _encode_line = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
-@dataclass
-class HistoryReport:
+class HistoryReport(NamedTuple):
     ok: bool
-    count: int
+    count: int  # type: ignore[assignment]  # a field named like tuple.count
     head: str | None
-    problems: list[str] = field(default_factory=list)
+    problems: list[str]
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "count": self.count, "head": self.head, "problems": self.problems}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from liftgate.engine.project import Project
 from liftgate.errors import LockedError
@@ -35,8 +35,7 @@ _HANDLERS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     run_id: str
     kind: str
     target: str

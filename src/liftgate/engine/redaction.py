@@ -41,34 +41,39 @@ _SECRET_WORDS = frozenset(
 )
 _SECRET_PAIRS = ("api_key", "access_key", "private_key", "client_secret", "session_id")
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+# (source, flags) of each pattern; compiled on first use (``_patterns``)
+_PATTERN_SOURCES: tuple[tuple[str, int], ...] = (
     # scheme://user:password@host
-    (re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)"), ""),
-    (re.compile(r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/\-]+=*)"), ""),
+    (r"(?P<pre>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)", 0),
+    (r"(?P<pre>\b(?:Bearer|Basic|Token)\s+)(?P<secret>[A-Za-z0-9._~+/\-]+=*)", 0),
     # key=value / key: value / "key": "value"
     (
-        re.compile(
+        (
             r"(?P<pre>(?<![A-Za-z0-9])[\"']?"
             r"[A-Za-z0-9_.\-]*(?:pass(?:word|wd|phrase|(?![a-z]))|pwd|secret|token|api[_-]?key|"
             r"access[_-]?key|private[_-]?key|credential|authorization|cookie|"
             r"session[_-]?id)[A-Za-z0-9_.\-]*"
-            r"[\"']?\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&]+)",
-            re.IGNORECASE,
+            r"[\"']?\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&]+)"
         ),
-        "",
+        re.IGNORECASE,
     ),
     (
-        re.compile(
+        (
             r"(?P<pre>)(?P<secret>-----BEGIN [A-Z ]*PRIVATE KEY-----.*?"
-            r"-----END [A-Z ]*PRIVATE KEY-----)",
-            re.DOTALL,
+            r"-----END [A-Z ]*PRIVATE KEY-----)"
         ),
-        "",
+        re.DOTALL,
     ),
-    (re.compile(r"(?P<pre>)(?P<secret>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"), ""),
-    (re.compile(r"(?P<pre>)(?P<secret>\bgh[pousr]_[A-Za-z0-9]{30,}\b)"), ""),
-    (re.compile(r"(?P<pre>)(?P<secret>\bxox[abprs]-[A-Za-z0-9\-]{10,}\b)"), ""),
-]
+    (r"(?P<pre>)(?P<secret>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)", 0),
+    (r"(?P<pre>)(?P<secret>\bgh[pousr]_[A-Za-z0-9]{30,}\b)", 0),
+    (r"(?P<pre>)(?P<secret>\bxox[abprs]-[A-Za-z0-9\-]{10,}\b)", 0),
+)
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """The patterns, compiled once; most texts have no trigger word and never need them."""
+    return tuple(re.compile(source, flags) for source, flags in _PATTERN_SOURCES)
 
 
 # every pattern above needs one of these (lowercased): text without any of them is left alone
@@ -162,7 +167,7 @@ class Redactor:
             if secret in out:
                 out = out.replace(secret, REDACTED)
         if _triggered(out):
-            for pattern, _ in _PATTERNS:
+            for pattern in _patterns():
                 out = pattern.sub(_keep_pre, out)
         for extra in self._extra:
             out = extra.sub(REDACTED, out)

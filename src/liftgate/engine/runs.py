@@ -142,6 +142,7 @@ class Run:
             created_at=now,
             updated_at=now,
             plan=clean_plan,
+            result={},
         )
         project.store.create_run(record)
         failpoint(f"{action}.start.recorded")

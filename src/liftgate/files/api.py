@@ -21,7 +21,10 @@ __all__ = ["promote", "rollback", "run_request"]
 def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult:
     if plan is None:
         return FileResult(
-            status="NOOP", action=action, message="the target already holds this content"
+            status="NOOP",
+            action=action,
+            message="the target already holds this content",
+            extra={},
         )
     return FileResult(
         status="OK",
@@ -37,8 +40,10 @@ def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult
 SKILL = "stage-promote-safe"
 
 
-def _guardrails(project: Project, unsafe: Collection[str], target: str) -> Guardrails:
-    guardrails = Guardrails.for_skill(project, SKILL, unsafe)
+def _guardrails(
+    project: Project, unsafe: Collection[str], target: str, dry_run: bool
+) -> Guardrails:
+    guardrails = Guardrails.for_skill(project, SKILL, unsafe, keep_parse=not dry_run)
     guardrails.hold(
         "explicit_target",
         f"target named as {target!r}: no glob, inside the project's roots, outside the state dir",
@@ -65,7 +70,7 @@ def promote(
 
         raise PathError(f"the staged path {staged} does not exist")
     target_path = project.resolve(target, what="target")
-    guardrails = _guardrails(project, unsafe, target)
+    guardrails = _guardrails(project, unsafe, target, dry_run)
     run_id = new_run_id()
     inputs: dict[str, Any] = {
         "command": "promote",
@@ -103,6 +108,7 @@ def promote(
                 status="NOOP",
                 action="promote",
                 message=f"{display(target_path, project.cwd)} already holds this content",
+                extra={},
                 staged_path=str(staged_path),
                 target_path=str(target_path),
             )
@@ -120,7 +126,7 @@ def rollback(
 ) -> FileResult:
     """Undo the most recent promotion of ``target`` that is still in force."""
     target_path = project.resolve(target, what="target")
-    guardrails = _guardrails(project, unsafe, target)
+    guardrails = _guardrails(project, unsafe, target, dry_run)
     run_id = new_run_id()
     inputs = {"command": "rollback", "target": target, "force": force, "cwd": str(project.cwd)}
     if dry_run:

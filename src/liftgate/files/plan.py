@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from liftgate.config import VerifyRule
 from liftgate.engine.digest import PathState, content_digest, path_kind
@@ -28,8 +27,7 @@ __all__ = ["FilePlan", "Snapshot", "last_write", "plan_promotion", "plan_rollbac
 Action = Literal["promote", "rollback"]
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """What a path held at planning time."""
 
     kind: Literal["file", "dir", "absent"]
@@ -38,8 +36,7 @@ class Snapshot:
     size: int | None = None
 
 
-@dataclass(frozen=True)
-class FilePlan:
+class FilePlan(NamedTuple):
     """Everything a file or folder promotion (or rollback) will do, decided up front.
 
     Journaled as ``public()`` with the run (``plan.json`` in the evidence) and read back
@@ -73,9 +70,12 @@ class FilePlan:
 
     def public(self) -> dict[str, Any]:
         """The plan as JSON-ready data (what ``from_public`` reads back)."""
-        out = asdict(self)
-        out["verify_rules"] = list(out["verify_rules"])
-        return out
+        return {
+            **self._asdict(),
+            "before": self.before._asdict(),
+            "verify_rules": [rule._asdict() for rule in self.verify_rules],
+            "drift": dict(self.drift) if self.drift is not None else None,
+        }
 
     @classmethod
     def from_public(cls, raw: Mapping[str, Any]) -> FilePlan:

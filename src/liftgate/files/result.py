@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = ["FileResult"]
 
 Status = Literal["OK", "FAIL", "NOOP"]
 
 
-@dataclass
-class FileResult:
+class FileResult(NamedTuple):
     status: Status
     action: str
     message: str
+    extra: dict[str, Any]  # keys added to the JSON object (no default: a fresh dict each)
     run_id: str | None = None
     staged_path: str | None = None
     target_path: str | None = None
     backup_path: str | None = None
     evidence_path: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -20,7 +20,6 @@ No tool can approve anything: approvals come from a person at the command line.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import traceback
 from collections.abc import Callable, Iterator
@@ -45,6 +44,7 @@ from liftgate.requests import (
     RestoreInput,
     build,
 )
+from liftgate.store.base import RunRecord
 
 __all__ = [
     "ERROR_BY_EXIT",
@@ -596,8 +596,8 @@ class Query:
         return guarded(ws, self.action, lambda project: self.body(ws, project, inp))
 
 
-def _run_dict(run: Any, *, full: bool = False) -> dict[str, Any]:
-    data = dataclasses.asdict(run)
+def _run_dict(run: RunRecord, *, full: bool = False) -> dict[str, Any]:
+    data = run._asdict()
     if not full:
         data.pop("plan")
     return data
@@ -658,9 +658,7 @@ def _run_show(ws: Workspace, project: Project, inp: RunShowInput) -> dict[str, A
         "message": message,
         "finished": finished,
         "run": _run_dict(run, full=True) if run is not None else None,
-        "steps": [dataclasses.asdict(s) for s in project.store.steps(inp.run_id)]
-        if run is not None
-        else [],
+        "steps": [s._asdict() for s in project.store.steps(inp.run_id)] if run is not None else [],
         "evidence_path": str(project.config.evidence_dir / inp.run_id) if run else None,
         "background": background,
     }

@@ -35,9 +35,8 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from liftgate.engine.guardrails import KNOWN
 from liftgate.errors import ConfigError, IntegrityError
@@ -56,6 +55,7 @@ __all__ = [
     "SKILLS_DIR",
     "EvidenceSpec",
     "Override",
+    "ParseCache",
     "Registry",
     "SkillEntry",
     "check_override",
@@ -80,16 +80,14 @@ CAPABILITIES = (
 )
 
 
-@dataclass(frozen=True)
-class EvidenceSpec:
+class EvidenceSpec(NamedTuple):
     required: bool
     path_pattern: str | None
     files: frozenset[str]
     files_when_rolled_back: frozenset[str]
 
 
-@dataclass(frozen=True)
-class SkillEntry:
+class SkillEntry(NamedTuple):
     """One skill of a registry, as written in it."""
 
     id: str
@@ -103,8 +101,7 @@ class SkillEntry:
     raw: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Registry:
+class Registry(NamedTuple):
     path: Path
     skills: Mapping[str, SkillEntry]
 
@@ -116,8 +113,7 @@ class Registry:
         return self.folder / self.skills[skill_id].entrypoint
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(NamedTuple):
     """A project's override: skill id -> the guardrails it changes."""
 
     path: Path
@@ -125,8 +121,15 @@ class Override:
 
 
 # reading ------------------------------------------------------------------------------------
-def _cached(cache: Path, raw: bytes) -> Path:
-    return cache / f"yaml-{hashlib.sha256(raw).hexdigest()[:32]}.json"
+class ParseCache(NamedTuple):
+    """Where parsed registries are kept (a folder of the state dir) and whether this
+    caller may add to it (not a dry run: one changes nothing, the state dir included)."""
+
+    folder: Path
+    write: bool = False
+
+    def file(self, raw: bytes) -> Path:
+        return self.folder / f"yaml-{hashlib.sha256(raw).hexdigest()[:32]}.json"
 
 
 def _keep(cached: Path, data: Any) -> None:
@@ -144,12 +147,13 @@ def _keep(cached: Path, data: Any) -> None:
         return
 
 
-def _read_yaml(path: Path, cache: Path | None = None) -> tuple[Any, list[Violation]]:
+def _read_yaml(path: Path, cache: ParseCache | None = None) -> tuple[Any, list[Violation]]:
     """The parsed YAML file, or the violation that stops it being read.
 
-    With ``cache`` (a folder in the state dir), a file read before is taken from the JSON
-    kept there under its content's sha256 (the file's bytes are read and hashed each time,
-    so an edit is seen at once): an operation then needs neither PyYAML nor its parse."""
+    With ``cache``, a file read before is taken from the JSON kept in its folder under the
+    content's sha256 (the file's bytes are read and hashed each time, so an edit is seen at
+    once): an operation then needs neither PyYAML nor its parse. A file parsed here is
+    kept when ``cache.write``."""
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
@@ -157,7 +161,7 @@ def _read_yaml(path: Path, cache: Path | None = None) -> tuple[Any, list[Violati
         return None, [Violation(path, "registry", "does not exist")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Violation(path, "registry", f"cannot be read: {exc}")]
-    cached = _cached(cache, raw) if cache is not None else None
+    cached = cache.file(raw) if cache is not None else None
     if cached is not None:
         try:
             return json.loads(cached.read_bytes()), []
@@ -173,7 +177,7 @@ def _read_yaml(path: Path, cache: Path | None = None) -> tuple[Any, list[Violati
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         return None, [Violation(path, "yaml", f"invalid YAML{where}: {problem}")]
-    if cached is not None:
+    if cached is not None and cache is not None and cache.write:
         _keep(cached, data)
     return data, []
 
@@ -451,7 +455,7 @@ def check_registry(
 
 
 def check_override(
-    path: Path, shipped: Registry, cache: Path | None = None
+    path: Path, shipped: Registry, cache: ParseCache | None = None
 ) -> tuple[Override | None, list[Violation]]:
     """Check a project's override registry against the shipped one (``cache``: see
     ``_read_yaml``)."""
@@ -492,12 +496,12 @@ def _summary(violations: list[Violation]) -> str:
 
 
 @functools.cache
-def shipped_registry(cache: Path | None = None) -> Registry:
+def shipped_registry(cache: ParseCache | None = None) -> Registry:
     """The registry liftgate ships, cached for the process.
 
     Loaded quickly, for every operation: its guardrails are checked here; its schema,
     SKILL.md files and evidence lists by ``liftgate skills check`` (and the test suite).
-    ``cache``: a folder of the state dir where its parse is kept (see ``_read_yaml``).
+    ``cache``: where its parse is kept (see ``_read_yaml``).
     """
     data, violations = _read_yaml(REGISTRY_PATH, cache)
     skills: dict[str, SkillEntry] = {}
@@ -523,7 +527,7 @@ def override_path(config: Config) -> Path | None:
     return (config.base_dir / value).resolve() if value else None
 
 
-def load_override(path: Path, cache: Path | None = None) -> Override:
+def load_override(path: Path, cache: ParseCache | None = None) -> Override:
     """The project's override, checked; ConfigError when it is invalid."""
     override, violations = check_override(path, shipped_registry(cache), cache)
     if override is None or violations:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from liftgate.engine.paths import display
 
 __all__ = ["Violation"]
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """``file`` broke ``rule`` (a stable, short rule name); ``what`` says how, in one line."""
 
     file: Path

@@ -29,8 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "APPROVAL_STATUSES",
@@ -52,8 +51,7 @@ def utcnow() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-@dataclass(frozen=True)
-class RunRecord:
+class RunRecord(NamedTuple):
     """One run as the store keeps it. ``plan`` and ``result`` are JSON-ready dicts."""
 
     run_id: str
@@ -65,42 +63,38 @@ class RunRecord:
     status: str
     created_at: str
     updated_at: str
-    plan: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any]
+    result: dict[str, Any]
     message: str = ""
     finished_at: str | None = None
 
 
-@dataclass(frozen=True)
-class StepRecord:
+class StepRecord(NamedTuple):
     run_id: str
     seq: int
     name: str
     state: str  # "started" | "done" | "failed"
     at: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class PendingStep:
+class PendingStep(NamedTuple):
     """A step recorded in memory, written with others in one transaction."""
 
     name: str
     state: str
     at: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class HistoryHead:
+class HistoryHead(NamedTuple):
     key: str
     head: str
-    count: int
+    count: int  # type: ignore[assignment]  # a field named like tuple.count
     updated_at: str
 
 
-@dataclass(frozen=True)
-class ApprovalRecord:
+class ApprovalRecord(NamedTuple):
     """A person's go-ahead for one exact call of one tool (``apr-...``), single use.
 
     ``args`` is the call's canonical, redacted arguments and ``args_sha256`` the sha256 of
