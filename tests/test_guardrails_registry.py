@@ -307,13 +307,15 @@ def test_build_merges_plain_mappings() -> None:
 
 
 # the parse kept in the state dir ------------------------------------------------------------
-def test_registries_are_kept_parsed_in_the_state_dir_and_an_edit_is_seen(tmp_path: Path) -> None:
+def _own_override(tmp_path: Path, fixture: str) -> tuple[Path, Config]:
+    """A project whose override is a copy of ``fixture`` that the test may edit."""
     override = tmp_path / "override.yaml"
-    override.write_text((OVERRIDES / "same-value.yaml").read_text())
-    (tmp_path / "liftgate.toml").write_text(
-        f'[project]\nroots = ["."]\n\n[skills]\nregistry = "{override}"\n'
-    )
-    config = load_config(cwd=tmp_path)
+    override.write_text((OVERRIDES / fixture).read_text())
+    return override, _config(tmp_path, str(override))  # OVERRIDES / an absolute path = it
+
+
+def test_registries_are_kept_parsed_in_the_state_dir_and_an_edit_is_seen(tmp_path: Path) -> None:
+    override, config = _own_override(tmp_path, "same-value.yaml")
     # without keep_parse (a dry run, say) nothing is written
     assert Guardrails.for_skill(config, "stage-promote-safe").enabled("backup_before_write")
     assert not (config.state_dir / "cache").exists()
@@ -329,12 +331,7 @@ def test_registries_are_kept_parsed_in_the_state_dir_and_an_edit_is_seen(tmp_pat
 
 
 def test_a_damaged_kept_parse_is_parsed_again(tmp_path: Path) -> None:
-    override = tmp_path / "override.yaml"
-    override.write_text((OVERRIDES / "weaken-backup.yaml").read_text())
-    (tmp_path / "liftgate.toml").write_text(
-        f'[project]\nroots = ["."]\n\n[skills]\nregistry = "{override}"\n'
-    )
-    config = load_config(cwd=tmp_path)
+    _, config = _own_override(tmp_path, "weaken-backup.yaml")
     with pytest.raises(GuardrailError):
         Guardrails.for_skill(config, "stage-promote-safe", keep_parse=True)
     for kept in (config.state_dir / "cache").iterdir():

@@ -85,11 +85,15 @@ def _str(table: Mapping[str, object], key: str, where: str, default: T) -> str |
     return value
 
 
-def _strs(table: Mapping[str, object], key: str, where: str, default: list[str]) -> list[str]:
-    value = table.get(key, default)
+def _strs(
+    table: Mapping[str, object], key: str, where: str, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    if key not in table:
+        return default
+    value = table[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _invalid(f"{where}.{key}", "must be a list of strings")
-    return list(value)
+    return tuple(value)
 
 
 class ProjectSettings(NamedTuple):
@@ -242,7 +246,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     rules = files.get("verify", [])
     if not isinstance(rules, list):
         raise _invalid("files.verify", "must be an array of tables ([[files.verify]])")
-    patterns = _strs(section("redaction", "patterns"), "patterns", "redaction", [])
+    patterns = _strs(section("redaction", "patterns"), "patterns", "redaction", ())
     for n, pattern in enumerate(patterns):
         try:
             re.compile(pattern)
@@ -250,7 +254,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             raise _invalid(f"redaction.patterns.{n}", f"does not compile: {exc}") from None
     return Settings(
         project=ProjectSettings(
-            roots=tuple(_strs(project, "roots", "project", ["."])),
+            roots=_strs(project, "roots", "project", (".",)),
             state_dir=_str(project, "state_dir", "project", ".liftgate"),
             evidence_dir=_str(project, "evidence_dir", "project", None),
         ),
@@ -258,7 +262,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         files=FilesSettings(
             verify=tuple(VerifyRule.from_dict(r, f"files.verify.{n}") for n, r in enumerate(rules))
         ),
-        redaction=RedactionSettings(patterns=tuple(patterns)),
+        redaction=RedactionSettings(patterns=patterns),
         artifacts=ArtifactsSettings(
             dir=_str(section("artifacts", "dir"), "dir", "artifacts", None)
         ),

@@ -31,6 +31,7 @@ the files liftgate writes (``liftgate.skills.evidence``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -161,12 +162,10 @@ def _read_yaml(path: Path, cache: ParseCache | None = None) -> tuple[Any, list[V
         return None, [Violation(path, "registry", "does not exist")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Violation(path, "registry", f"cannot be read: {exc}")]
-    cached = cache.file(raw) if cache is not None else None
-    if cached is not None:
-        try:
+    if cache is not None:
+        cached = cache.file(raw)
+        with contextlib.suppress(OSError, ValueError):
             return json.loads(cached.read_bytes()), []
-        except (OSError, ValueError):
-            pass
     import yaml
 
     try:
@@ -177,7 +176,7 @@ def _read_yaml(path: Path, cache: ParseCache | None = None) -> tuple[Any, list[V
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         return None, [Violation(path, "yaml", f"invalid YAML{where}: {problem}")]
-    if cached is not None and cache is not None and cache.write:
+    if cache is not None and cache.write:
         _keep(cached, data)
     return data, []
 
