@@ -752,6 +752,31 @@ def test_both_stores_return_identical_records(tmp_path: Path, pg_dsn: str) -> No
     assert '"plan": {"alpha": {"a": [3, {"d": 4}], "b": 2}, "zeta": 1}' in from_sqlite["get"]
 
 
+# sqlite only: the query every mutating command makes ---------------------------------------
+def test_sqlite_finds_a_targets_running_runs_without_reading_its_finished_ones(
+    tmp_path: Path,
+) -> None:
+    # Every promotion first asks for the interrupted runs of its target; a target promoted
+    # a thousand times must not make that question read a thousand rows.
+    store = SqliteStore(tmp_path / "ops.sqlite", tmp_path / "locks")
+    try:
+        for n in range(200):
+            store.create_run(make_run(f"r{n:03d}", status="ok"))
+        store.create_run(make_run("live"))
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)
+        found = store.list_runs(
+            target="web", status="running", host="build-1", state_dir="/srv/liftgate/.liftgate"
+        )
+        store._db.set_trace_callback(None)
+        plan = store._db.execute("EXPLAIN QUERY PLAN " + statements[-1]).fetchall()
+    finally:
+        store.close()
+    assert [r.run_id for r in found] == ["live"]
+    details = [row[-1] for row in plan]
+    assert details == ["SEARCH runs USING INDEX runs_target_status (target=? AND status=?)"]
+
+
 # postgres only: secrets -------------------------------------------------------------------
 @pytest.mark.parametrize(
     "dsn",

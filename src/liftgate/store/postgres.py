@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS ops.runs (
 );
 CREATE INDEX IF NOT EXISTS runs_target ON ops.runs (target, created_at);
 CREATE INDEX IF NOT EXISTS runs_status ON ops.runs (status);
+CREATE INDEX IF NOT EXISTS runs_target_status ON ops.runs (target, status, created_at, run_id);
 CREATE TABLE IF NOT EXISTS ops.steps (
     run_id text NOT NULL REFERENCES ops.runs (run_id),
     seq integer NOT NULL,
