@@ -101,6 +101,14 @@ CASES = {
         ["promote", "staged/README.md", "--target", "docs/README.md", "--targett", "x"],
         "unrecognized arguments: --targett",
     ),
+    "target_named_like_a_secret": (
+        ["promote", "staged/README.md", "--target", "docs/token=abc.md"],
+        "redaction rules match",
+    ),
+    "rollback_named_like_a_secret": (
+        ["rollback", "--target", "docs/password=x.md"],
+        "redaction rules match",
+    ),
     "rollback_glob": (["rollback", "--target", "docs/*"], "glob characters"),
     "rollback_outside": (["rollback", "--target", "/etc/passwd"], "outside the allowed roots"),
     "rollback_nothing": (["rollback", "--target", "staged/README.md"], "no promotion"),
@@ -171,3 +179,27 @@ def test_bad_config_is_one_sentence(proj_dir: Path) -> None:
     (proj_dir / "liftgate.toml").write_text("[[files.verify]]\nglob = '*.md'\n")
     code, out = cli_json(["history"], proj_dir)
     assert code == 2 and "needs starts_with" in out["message"]
+
+
+def test_path_matching_a_configured_redaction_pattern_is_refused(proj_dir: Path) -> None:
+    # A run is recovered from its journal, which holds only redacted text: a path that a
+    # [redaction] pattern rewrites would be journaled as [REDACTED], and an interrupted
+    # promotion of it could be neither found nor completed. So it never starts.
+    (proj_dir / "liftgate.toml").write_text(
+        '[project]\nroots = ["."]\n[redaction]\npatterns = ["ACME-[0-9]+"]\n'
+    )
+    (proj_dir / "docs/ACME-1.md").write_text("old\n")
+    (proj_dir / "staged/ACME-1.md").write_text("new\n")
+    tree = snapshot(proj_dir.parent, skip=(".liftgate",))
+    for extra in ([], ["--dry-run"]):
+        code, out = cli_json(
+            ["promote", "staged/ACME-1.md", "--target", "docs/ACME-1.md", *extra], proj_dir
+        )
+        assert code == 2 and out["status"] == "FAIL"
+        assert "redaction rules match" in out["message"] and "ACME-1" not in out["message"]
+    assert snapshot(proj_dir.parent, skip=(".liftgate",)) == tree
+    assert _state(proj_dir) == (0, 0, 0)
+    # a path the pattern leaves alone still promotes
+    (proj_dir / "staged/plain.md").write_text("new\n")
+    code, out = cli_json(["promote", "staged/plain.md", "--target", "docs/plain.md"], proj_dir)
+    assert code == 0 and out["status"] == "OK"

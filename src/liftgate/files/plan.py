@@ -143,6 +143,36 @@ def _drift(
     return drift
 
 
+def _recordable(project: Project, what: str, path: str | Path | None) -> None:
+    """Refuse a path the redaction rules would change.
+
+    liftgate journals only redacted text, and ``liftgate recover`` finds an interrupted run's
+    files again from that journal: a path with a part that looks secret (``token=...``, a
+    ``[redaction] patterns`` match) would be journaled as ``[REDACTED]`` and its run could be
+    neither undone nor completed."""
+    if path is None:
+        return
+    text = str(path)
+    if project.redactor.text(text) != text:
+        raise PathError(
+            f"the {what} {display(Path(text), project.cwd)} contains text that liftgate's "
+            "redaction rules match, so its run could not be journaled and recovered exactly",
+            hint="rename it, or narrow [redaction] patterns in liftgate.toml",
+        )
+
+
+def _recordable_plan(project: Project, plan: FilePlan) -> FilePlan:
+    """The paths recovery works on must be journaled exactly (the staged path need not be:
+    recovery never reads it again, so a staged name that looks secret is journaled redacted)."""
+    for what, path in (
+        ("target", plan.target),
+        ("temporary copy", plan.temp_path),
+        ("backup", plan.backup_path),
+    ):
+        _recordable(project, what, path)
+    return plan
+
+
 def _owner(st: os.stat_result) -> tuple[int | None, int | None]:
     if os.geteuid() == 0:
         return st.st_uid, st.st_gid
@@ -168,6 +198,7 @@ def plan_promotion(
         raise UsageError("--expect-prefix must not be empty (leave it out to check no prefix)")
     if staged == target:
         raise PathError("the staged path and the target are the same file")
+    _recordable(project, "target", target)
     if staged.is_relative_to(target) or target.is_relative_to(staged):
         raise PathError("the staged path and the target must not contain each other")
     try:
@@ -239,31 +270,34 @@ def plan_promotion(
         mode = stat.S_IMODE(st_target.st_mode)
         uid, gid = _owner(st_target)
     backup = None if (no_backup or state.kind == "absent") else project.backup_dir(run_id)
-    return FilePlan(
-        action="promote",
-        run_id=run_id,
-        kind=kind,
-        target=str(target),
-        target_display=target_display,
-        source=str(staged),
-        staged_display=display(staged, project.cwd),
-        source_digest=source_digest,
-        before=Snapshot(
-            kind=state.kind,
-            digest=state.digest,
-            fingerprint=state.fingerprint,
-            size=os.stat(target).st_size if state.kind == "file" else None,
+    return _recordable_plan(
+        project,
+        FilePlan(
+            action="promote",
+            run_id=run_id,
+            kind=kind,
+            target=str(target),
+            target_display=target_display,
+            source=str(staged),
+            staged_display=display(staged, project.cwd),
+            source_digest=source_digest,
+            before=Snapshot(
+                kind=state.kind,
+                digest=state.digest,
+                fingerprint=state.fingerprint,
+                size=os.stat(target).st_size if state.kind == "file" else None,
+            ),
+            temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+            backup_path=str(backup) if backup else None,
+            mode=mode,
+            uid=uid,
+            gid=gid,
+            verify_rules=tuple(rules),
+            no_backup=no_backup,
+            forced=force,
+            drift=drift,
+            lock=lock_name(str(target)),
         ),
-        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
-        backup_path=str(backup) if backup else None,
-        mode=mode,
-        uid=uid,
-        gid=gid,
-        verify_rules=tuple(rules),
-        no_backup=no_backup,
-        forced=force,
-        drift=drift,
-        lock=lock_name(str(target)),
     )
 
 
@@ -339,6 +373,7 @@ def promotions_in_force(project: Project, target: str) -> list[dict[str, Any]]:
 def plan_rollback(project: Project, *, run_id: str, target: Path, force: bool) -> FilePlan:
     """Plan undoing the most recent promotion of ``target`` that is still in force."""
     target_display = display(target, project.cwd)
+    _recordable(project, "target", target)
     if not project.has_state:
         raise UsageError(f"there is no promotion of {target_display} left to roll back")
     report = project.history.verify()
@@ -381,26 +416,29 @@ def plan_rollback(project: Project, *, run_id: str, target: Path, force: bool) -
     backup_path = None
     if state.kind != "absent":
         backup_path = str(project.backup_dir(run_id))
-    return FilePlan(
-        action="rollback",
-        run_id=run_id,
-        kind=kind,
-        target=str(target),
-        target_display=target_display,
-        source=source,
-        staged_display=None,
-        source_digest=promo.get("before_digest"),
-        before=Snapshot(kind=state.kind, digest=state.digest, fingerprint=state.fingerprint),
-        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
-        backup_path=backup_path,
-        undoes=promo["run_id"],
-        removes_target=removes,
-        mode=mode,
-        uid=uid,
-        gid=gid,
-        forced=force,
-        drift=drift,
-        lock=lock_name(str(target)),
+    return _recordable_plan(
+        project,
+        FilePlan(
+            action="rollback",
+            run_id=run_id,
+            kind=kind,
+            target=str(target),
+            target_display=target_display,
+            source=source,
+            staged_display=None,
+            source_digest=promo.get("before_digest"),
+            before=Snapshot(kind=state.kind, digest=state.digest, fingerprint=state.fingerprint),
+            temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+            backup_path=backup_path,
+            undoes=promo["run_id"],
+            removes_target=removes,
+            mode=mode,
+            uid=uid,
+            gid=gid,
+            forced=force,
+            drift=drift,
+            lock=lock_name(str(target)),
+        ),
     )
 
 
