@@ -10,7 +10,6 @@ server, say, at an exact moment. Unset (the default), every failpoint is a no-op
 from __future__ import annotations
 
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -36,6 +35,8 @@ def failpoint(name: str) -> None:
         if action == "pause":
             _pause(name)
         else:
+            import signal
+
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -21,14 +21,15 @@ import ctypes
 import errno
 import hashlib
 import os
-import shutil
 import stat
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from liftgate.errors import OperationError
+
+if TYPE_CHECKING:
+    import threading
 
 __all__ = [
     "CHUNK",
@@ -233,6 +234,8 @@ def copy_file_verified(
     perm = stat.S_IMODE(st_src.st_mode) if mode is None else mode
     if st_src.st_size <= _SMALL:
         return _copy_small_verified(src, dst, perm, durable)
+    import threading  # only large copies use threads
+
     source_hash: list[str] = []
     hasher = threading.Thread(target=_hash_file, args=(src, source_hash))
     syncer: threading.Thread | None = None
@@ -470,6 +473,8 @@ def remove_path(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
+        import shutil  # only folders (it loads zlib, bz2 and lzma)
+
         shutil.rmtree(path)
     else:
         path.unlink()

@@ -22,13 +22,12 @@ is incomplete, while ``finish`` rewrites the end files (atomically, as they exis
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import datetime as dt
-import getpass
 import json
 import os
 import re
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,7 +46,7 @@ __all__ = ["Run", "new_run_id"]
 RUN_ID_ENV = "LIFTGATE_RUN_ID"
 RUN_ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 _given_id_checked = False
-_given_id_mutex = threading.Lock()
+_given_id_mutex = _thread.allocate_lock()  # threading's Lock, without importing threading
 
 
 def new_run_id() -> str:
@@ -74,9 +73,18 @@ def new_run_id() -> str:
 
 
 def os_user() -> str:
+    """The login name, found as ``getpass.getuser`` finds it (``LOGNAME``, ``USER``,
+    ``LNAME``, ``USERNAME``, then the password database) without importing getpass, which
+    loads termios; the uid when there is none."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
+    import pwd
+
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
         return str(os.getuid())
 
 
