@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from liftgate.engine import prefetch
+from liftgate.engine.prefetch import LARGE, file_identity
 from liftgate.errors import OperationError
 
 if TYPE_CHECKING:
@@ -179,16 +181,6 @@ def copy_file_durable(
     return digest.hexdigest()
 
 
-def _hash_file(path: Path, out: list[str]) -> None:
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            digest.update(view[:n])
-    out.append(digest.hexdigest())
-
-
 def _same_bytes(a_fd: int, b_fd: int, size: int) -> bool:
     """Do the first ``size`` bytes of two open files agree (and neither has more)?
 
@@ -208,19 +200,15 @@ def _same_bytes(a_fd: int, b_fd: int, size: int) -> bool:
     return not os.pread(a_fd, 1, size) and not os.pread(b_fd, 1, size)
 
 
-def file_identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    """What changes whenever a file's bytes do: device, inode, size, mtime and ctime
-    (ctime cannot be set by user tools)."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 def copy_file_verified(
     src: Path, dst: Path, *, mode: int | None = None, durable: bool = True
 ) -> str:
     """Copy ``src`` to a new file ``dst`` and prove ``dst`` holds ``src``'s bytes.
 
     Returns the sha256 of those bytes. Large files: the kernel copies
-    (``copy_file_range``) while a second thread hashes the source; then the written file
+    (``copy_file_range``) while a second thread hashes the source (``prefetch``: the hash
+    ``liftgate promote`` began when it started, if the file is unchanged since); then the
+    written file
     is compared byte for byte with the source while a third thread fsyncs it. The source's
     identity (device, inode, size, mtime, ctime) must be the same before and after, so the
     hash, the copy and the comparison all saw the same bytes; otherwise OperationError (the
@@ -232,16 +220,14 @@ def copy_file_verified(
     """
     st_src = os.stat(src)
     perm = stat.S_IMODE(st_src.st_mode) if mode is None else mode
-    if st_src.st_size <= _SMALL:
+    if st_src.st_size <= LARGE:
         return _copy_small_verified(src, dst, perm, durable)
     import threading  # only large copies use threads
 
-    source_hash: list[str] = []
-    hasher = threading.Thread(target=_hash_file, args=(src, source_hash))
+    hashing = prefetch.job(src, st_src)  # begun at the command's start, or now
     syncer: threading.Thread | None = None
     out = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        hasher.start()
         with open(src, "rb", buffering=0) as inp:
             size = os.fstat(inp.fileno()).st_size
             copied = 0
@@ -260,25 +246,21 @@ def copy_file_verified(
             syncer.start()
             same = copied == size and _same_bytes(inp.fileno(), out, size)
             syncer.join()
-            hasher.join()
+            source_digest = hashing.result()
             unchanged = file_identity(os.fstat(inp.fileno())) == file_identity(st_src)
     except BaseException:
-        for thread in (syncer, hasher):
-            if thread is not None and thread.is_alive():
-                thread.join()
+        if syncer is not None and syncer.is_alive():
+            syncer.join()
         os.close(out)
         with contextlib.suppress(FileNotFoundError):
             dst.unlink()
         raise
     os.close(out)
-    if not (same and unchanged and source_hash):
+    if not (same and unchanged):
         with contextlib.suppress(FileNotFoundError):
             dst.unlink()
         raise OperationError(f"{src} changed while it was being copied; nothing was changed")
-    return source_hash[0]
-
-
-_SMALL = 1 << 20
+    return source_digest
 
 
 def _copy_small_verified(src: Path, dst: Path, perm: int, durable: bool = True) -> str:

@@ -1,0 +1,118 @@
+"""Digest prefetch: hash a large staged file while the command is still starting.
+
+Every promotion records the staged file's sha256, and for a large file that one pass is
+the longest part of the command. ``liftgate promote`` therefore starts it (``start``) in a
+background thread before it loads the library: the hash runs on another core while the
+interpreter imports modules, reads the config, takes the lock and plans. The copy step
+then asks for the digest (``job``) instead of hashing again.
+
+A digest is only ever used for the bytes it was computed from. A job carries the file's
+identity (device, inode, size, mtime, ctime) from the moment its hash began; ``job`` hands
+it out only when that is the identity the copy step sees when it starts, and the copy step
+checks the same identity again after its copy and comparison, so the hash, the copy and the
+comparison all read the same bytes. Otherwise a new hash is started.
+
+A prefetch only reads. It starts before the command has checked the path against the
+project's roots; a path the command then refuses was read, hashed and forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import threading
+
+__all__ = ["LARGE", "DigestJob", "file_identity", "hash_file", "job", "start"]
+
+LARGE = 1 << 20  # larger files are copied by the kernel and hashed in a second thread
+# 8 MiB reads: the hashing thread needs the GIL between two chunks and, while the main
+# thread runs Python code, waits up to a switch interval (5 ms) for it each time
+_CHUNK = 8 << 20
+
+Identity = tuple[int, int, int, int, int]
+
+
+def file_identity(st: os.stat_result) -> Identity:
+    """What changes whenever a file's bytes do: device, inode, size, mtime and ctime
+    (ctime cannot be set by user tools)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, read in chunks into one reused buffer."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while n := fh.readinto(buf):
+            digest.update(view[:n])  # releases the GIL: other threads run meanwhile
+    return digest.hexdigest()
+
+
+class DigestJob:
+    """The sha256 of one file, computed in a daemon thread."""
+
+    def __init__(self, path: str, identity: Identity) -> None:
+        import threading  # only large files get here
+
+        self.path = path
+        self.identity = identity
+        self._digest: str | None = None
+        self._error: OSError | None = None
+        self._thread: threading.Thread = threading.Thread(
+            target=self._run, name="liftgate-digest", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._digest = hash_file(self.path)
+        except OSError as exc:
+            self._error = exc
+
+    def result(self) -> str:
+        """Wait for the digest; OSError when the file could not be read."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None
+        return self._digest
+
+
+_started: dict[str, DigestJob] = {}
+
+
+def _identity_of(path: str) -> Identity | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size <= LARGE:
+        return None
+    return file_identity(st)
+
+
+def start(path: str | os.PathLike[str]) -> None:
+    """Begin hashing ``path`` in the background when it is a regular file larger than
+    ``LARGE`` (and is not being hashed already); otherwise do nothing."""
+    real = os.path.realpath(path)
+    identity = _identity_of(real)
+    if identity is None:
+        return
+    known = _started.get(real)
+    if known is None or known.identity != identity:
+        _started[real] = DigestJob(real, identity)
+
+
+def job(path: str | os.PathLike[str], st: os.stat_result) -> DigestJob:
+    """The digest job for ``path`` as ``st`` describes it: the one ``start`` began, when
+    the file's identity is still the one it began with; a new one otherwise."""
+    real = os.path.realpath(path)
+    started = _started.pop(real, None)
+    if started is not None and started.identity == file_identity(st):
+        return started
+    return DigestJob(real, file_identity(st))

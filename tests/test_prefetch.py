@@ -1,0 +1,109 @@
+"""The digest prefetch: a large staged file hashed while the command starts.
+
+A prefetched digest must only ever describe the bytes that are copied: these tests change
+the file between the prefetch and the copy and check that the recorded sha256 is always the
+one of the bytes the target received.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from liftgate.cli.entry import _staged
+from liftgate.engine import prefetch
+from liftgate.engine.fsops import copy_file_verified
+from support.tree import cli_json
+
+SIZE = prefetch.LARGE + 12345
+
+
+def _write(path: Path, fill: bytes) -> bytes:
+    data = (fill * (SIZE // len(fill) + 1))[:SIZE]
+    path.write_bytes(data)
+    return data
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_jobs() -> None:
+    prefetch._started.clear()
+
+
+def test_a_started_hash_is_the_one_the_copy_uses(tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    data = _write(src, b"abc")
+    prefetch.start(src)
+    started = prefetch._started[os.path.realpath(src)]
+    assert prefetch.job(src, os.stat(src)) is started
+    assert started.result() == hashlib.sha256(data).hexdigest()
+    assert prefetch._started == {}  # handed out once
+
+
+def test_a_file_changed_since_the_prefetch_is_hashed_again(tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    _write(src, b"old")
+    prefetch.start(src)
+    stale = prefetch._started[os.path.realpath(src)]
+    stale.result()
+    new = tmp_path / "new.bin"
+    data = _write(new, b"new")
+    os.replace(new, src)  # same path, other bytes
+    digest = copy_file_verified(src, tmp_path / "copy.bin")
+    assert digest == hashlib.sha256(data).hexdigest() != stale.result()
+    assert (tmp_path / "copy.bin").read_bytes() == data
+
+
+def test_a_file_rewritten_in_place_since_the_prefetch_is_hashed_again(tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    _write(src, b"old")
+    prefetch.start(src)
+    prefetch._started[os.path.realpath(src)].result()
+    with open(src, "r+b") as fh:  # same inode and size, one byte different
+        fh.write(b"X")
+    data = src.read_bytes()
+    assert copy_file_verified(src, tmp_path / "copy.bin") == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("kind", ["small", "missing", "folder"])
+def test_only_large_regular_files_are_prefetched(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "x"
+    if kind == "small":
+        path.write_bytes(b"x" * 100)
+    elif kind == "folder":
+        path.mkdir()
+    prefetch.start(path)
+    assert prefetch._started == {}
+
+
+@pytest.mark.parametrize(
+    ("rest", "expected"),
+    [
+        (["staged/a", "--target", "live/a"], "staged/a"),
+        (["--target", "live/a", "staged/a", "--json"], "staged/a"),
+        (["--wait", "3", "--expect-prefix", "-x", "staged/a", "--target", "t"], "staged/a"),
+        (["--target=live/a", "staged/a"], "staged/a"),
+        (["staged/a", "--target", "t", "--dry-run"], None),  # a dry run hashes nothing
+        (["--help"], None),
+        (["a", "b", "--target", "t"], None),  # argparse will refuse it
+        (["--", "-odd", "--target", "t"], None),
+        (["--target", "t"], None),
+    ],
+)
+def test_the_staged_argument_is_found_only_when_plain(rest: list[str], expected: str) -> None:
+    assert _staged(rest) == expected
+
+
+def test_cli_promotion_of_a_large_file_records_the_bytes_it_wrote(proj_dir: Path) -> None:
+    staged = proj_dir / "staged/big.bin"
+    data = _write(staged, b"0123456789")
+    code, out = cli_json(["promote", "staged/big.bin", "--target", "docs/big.bin"], proj_dir)
+    assert code == 0 and out["status"] == "OK", out
+    assert (proj_dir / "docs/big.bin").read_bytes() == data
+    digest = hashlib.sha256(data).hexdigest()
+    assert out["target_digest"] == digest
+    line = (proj_dir / ".liftgate/history.jsonl").read_text().splitlines()[-1]
+    assert json.loads(line)["source_digest"] == digest
