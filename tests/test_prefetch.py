@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from liftgate.cli.entry import _staged
+from liftgate.cli.entry import _VALUED, _staged
+from liftgate.cli.filecmd import _parser
 from liftgate.engine import prefetch
 from liftgate.engine.fsops import copy_file_verified
 from support.tree import cli_json
@@ -95,6 +96,17 @@ def test_only_large_regular_files_are_prefetched(tmp_path: Path, kind: str) -> N
 )
 def test_the_staged_argument_is_found_only_when_plain(rest: list[str], expected: str) -> None:
     assert _staged(rest) == expected
+
+
+def test_the_options_taking_a_value_are_the_ones_promote_accepts() -> None:
+    # the entry point reads argv before argparse is loaded; it must agree with argparse
+    valued = {
+        name
+        for action in _parser("promote")._actions
+        if action.nargs != 0
+        for name in action.option_strings
+    }
+    assert valued == _VALUED
 
 
 def test_cli_promotion_of_a_large_file_records_the_bytes_it_wrote(proj_dir: Path) -> None:

@@ -16,21 +16,35 @@ import stat
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-__all__ = ["PathState", "content_digest", "fingerprint", "path_kind", "sha256_file"]
+__all__ = [
+    "PathState",
+    "content_digest",
+    "file_identity",
+    "fingerprint",
+    "path_kind",
+    "sha256_file",
+]
 
 Kind = Literal["file", "dir", "absent"]
 
 _CHUNK = 1 << 20
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: str | os.PathLike[str], chunk: int = _CHUNK) -> str:
+    """The sha256 of a file's bytes, read in ``chunk``-byte pieces into one reused buffer."""
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(_CHUNK)
+        buf = bytearray(chunk)
         view = memoryview(buf)
         while n := fh.readinto(buf):
             digest.update(view[:n])
     return digest.hexdigest()
+
+
+def file_identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes whenever a file's bytes do: device, inode, size, mtime and ctime
+    (ctime cannot be set by user tools)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def path_kind(path: Path) -> Kind:

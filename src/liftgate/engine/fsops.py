@@ -24,14 +24,12 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from liftgate.engine import prefetch
-from liftgate.engine.prefetch import LARGE, file_identity
+from liftgate.engine.digest import file_identity
+from liftgate.engine.prefetch import LARGE
 from liftgate.errors import OperationError
-
-if TYPE_CHECKING:
-    import threading
 
 __all__ = [
     "CHUNK",
@@ -41,7 +39,6 @@ __all__ = [
     "copy_file_verified",
     "copy_tree_durable",
     "exchange",
-    "file_identity",
     "fsync_dir",
     "fsync_tree",
     "link_or_copy_file",
@@ -208,11 +205,10 @@ def copy_file_verified(
     Returns the sha256 of those bytes. Large files: the kernel copies
     (``copy_file_range``) while a second thread hashes the source (``prefetch``: the hash
     ``liftgate promote`` began when it started, if the file is unchanged since); then the
-    written file
-    is compared byte for byte with the source while a third thread fsyncs it. The source's
-    identity (device, inode, size, mtime, ctime) must be the same before and after, so the
-    hash, the copy and the comparison all saw the same bytes; otherwise OperationError (the
-    source changed while it was being copied) and ``dst`` is removed.
+    written file is compared byte for byte with the source while a third thread fsyncs
+    it. The source's identity (device, inode, size, mtime, ctime) must be the same before
+    and after, so the hash, the copy and the comparison all saw the same bytes; otherwise
+    OperationError (the source changed while it was being copied) and ``dst`` is removed.
 
     ``durable=False`` leaves a small file unsynced: the caller makes it durable later with
     ``sync_filesystems`` before anything depends on it. A large file is fsynced anyway,

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from liftgate.engine.fsops import file_identity, fsync_dir, sync_filesystems
+from liftgate.engine.digest import file_identity
+from liftgate.engine.fsops import fsync_dir, sync_filesystems
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
 from liftgate.store.base import OpsStore, utcnow

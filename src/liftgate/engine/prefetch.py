@@ -18,15 +18,12 @@ project's roots; a path the command then refuses was read, hashed and forgotten.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import threading
+from liftgate.engine.digest import file_identity, sha256_file
 
-__all__ = ["LARGE", "DigestJob", "file_identity", "hash_file", "job", "start"]
+__all__ = ["LARGE", "DigestJob", "job", "start"]
 
 LARGE = 1 << 20  # larger files are copied by the kernel and hashed in a second thread
 # 8 MiB reads: the hashing thread needs the GIL between two chunks and, while the main
@@ -34,23 +31,6 @@ LARGE = 1 << 20  # larger files are copied by the kernel and hashed in a second 
 _CHUNK = 8 << 20
 
 Identity = tuple[int, int, int, int, int]
-
-
-def file_identity(st: os.stat_result) -> Identity:
-    """What changes whenever a file's bytes do: device, inode, size, mtime and ctime
-    (ctime cannot be set by user tools)."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def hash_file(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file's bytes, read in chunks into one reused buffer."""
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(_CHUNK)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            digest.update(view[:n])  # releases the GIL: other threads run meanwhile
-    return digest.hexdigest()
 
 
 class DigestJob:
@@ -70,7 +50,7 @@ class DigestJob:
 
     def _run(self) -> None:
         try:
-            self._digest = hash_file(self.path)
+            self._digest = sha256_file(self.path, _CHUNK)
         except OSError as exc:
             self._error = exc
 

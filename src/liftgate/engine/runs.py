@@ -25,6 +25,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import datetime as dt
+import getpass
 import json
 import os
 import re
@@ -73,18 +74,9 @@ def new_run_id() -> str:
 
 
 def os_user() -> str:
-    """The login name, found as ``getpass.getuser`` finds it (``LOGNAME``, ``USER``,
-    ``LNAME``, ``USERNAME``, then the password database) without importing getpass, which
-    loads termios; the uid when there is none."""
-    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
-        user = os.environ.get(name)
-        if user:
-            return user
-    import pwd
-
     try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
+        return getpass.getuser()
+    except (KeyError, OSError):
         return str(os.getuid())
 
 

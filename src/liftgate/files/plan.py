@@ -162,14 +162,11 @@ def _recordable(project: Project, what: str, path: str | Path | None) -> None:
 
 
 def _recordable_plan(project: Project, plan: FilePlan) -> FilePlan:
-    """The paths recovery works on must be journaled exactly (the staged path need not be:
-    recovery never reads it again, so a staged name that looks secret is journaled redacted)."""
-    for what, path in (
-        ("target", plan.target),
-        ("temporary copy", plan.temp_path),
-        ("backup", plan.backup_path),
-    ):
-        _recordable(project, what, path)
+    """The paths recovery works on must be journaled exactly: the target (checked first,
+    by the caller), the temporary copy and the backup. The staged path need not be: recovery
+    never reads it again, so a staged name that looks secret is journaled redacted."""
+    _recordable(project, "temporary copy", plan.temp_path)
+    _recordable(project, "backup", plan.backup_path)
     return plan
 
 
@@ -270,35 +267,33 @@ def plan_promotion(
         mode = stat.S_IMODE(st_target.st_mode)
         uid, gid = _owner(st_target)
     backup = None if (no_backup or state.kind == "absent") else project.backup_dir(run_id)
-    return _recordable_plan(
-        project,
-        FilePlan(
-            action="promote",
-            run_id=run_id,
-            kind=kind,
-            target=str(target),
-            target_display=target_display,
-            source=str(staged),
-            staged_display=display(staged, project.cwd),
-            source_digest=source_digest,
-            before=Snapshot(
-                kind=state.kind,
-                digest=state.digest,
-                fingerprint=state.fingerprint,
-                size=os.stat(target).st_size if state.kind == "file" else None,
-            ),
-            temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
-            backup_path=str(backup) if backup else None,
-            mode=mode,
-            uid=uid,
-            gid=gid,
-            verify_rules=tuple(rules),
-            no_backup=no_backup,
-            forced=force,
-            drift=drift,
-            lock=lock_name(str(target)),
+    plan = FilePlan(
+        action="promote",
+        run_id=run_id,
+        kind=kind,
+        target=str(target),
+        target_display=target_display,
+        source=str(staged),
+        staged_display=display(staged, project.cwd),
+        source_digest=source_digest,
+        before=Snapshot(
+            kind=state.kind,
+            digest=state.digest,
+            fingerprint=state.fingerprint,
+            size=os.stat(target).st_size if state.kind == "file" else None,
         ),
+        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+        backup_path=str(backup) if backup else None,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        verify_rules=tuple(rules),
+        no_backup=no_backup,
+        forced=force,
+        drift=drift,
+        lock=lock_name(str(target)),
     )
+    return _recordable_plan(project, plan)
 
 
 def _same_ends(a: Path, b: Path, size: int, span: int = 1 << 16) -> bool:
@@ -416,30 +411,28 @@ def plan_rollback(project: Project, *, run_id: str, target: Path, force: bool) -
     backup_path = None
     if state.kind != "absent":
         backup_path = str(project.backup_dir(run_id))
-    return _recordable_plan(
-        project,
-        FilePlan(
-            action="rollback",
-            run_id=run_id,
-            kind=kind,
-            target=str(target),
-            target_display=target_display,
-            source=source,
-            staged_display=None,
-            source_digest=promo.get("before_digest"),
-            before=Snapshot(kind=state.kind, digest=state.digest, fingerprint=state.fingerprint),
-            temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
-            backup_path=backup_path,
-            undoes=promo["run_id"],
-            removes_target=removes,
-            mode=mode,
-            uid=uid,
-            gid=gid,
-            forced=force,
-            drift=drift,
-            lock=lock_name(str(target)),
-        ),
+    plan = FilePlan(
+        action="rollback",
+        run_id=run_id,
+        kind=kind,
+        target=str(target),
+        target_display=target_display,
+        source=source,
+        staged_display=None,
+        source_digest=promo.get("before_digest"),
+        before=Snapshot(kind=state.kind, digest=state.digest, fingerprint=state.fingerprint),
+        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+        backup_path=backup_path,
+        undoes=promo["run_id"],
+        removes_target=removes,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        forced=force,
+        drift=drift,
+        lock=lock_name(str(target)),
     )
+    return _recordable_plan(project, plan)
 
 
 def text_diff(staged: Path, target: Path, label: str, limit: int = 2000) -> str | None:
