@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ import pytest
 from liftgate.cli.entry import _VALUED, _staged
 from liftgate.cli.filecmd import _parser
 from liftgate.engine import prefetch
-from liftgate.engine.fsops import copy_file_verified
+from liftgate.engine.fsops import _WRITEBACK_CHUNK, _Flusher, copy_file_verified
 from support.tree import cli_json
 
 SIZE = prefetch.LARGE + 12345
@@ -119,3 +121,43 @@ def test_cli_promotion_of_a_large_file_records_the_bytes_it_wrote(proj_dir: Path
     assert out["target_digest"] == digest
     line = (proj_dir / ".liftgate/history.jsonl").read_text().splitlines()[-1]
     assert json.loads(line)["source_digest"] == digest
+
+
+def test_the_switch_interval_is_put_back_when_the_hash_ends(tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    data = _write(src, b"xyz")
+    before = sys.getswitchinterval()
+    prefetch.start(src)
+    assert prefetch._started[os.path.realpath(src)].result() == hashlib.sha256(data).hexdigest()
+    assert sys.getswitchinterval() == before
+
+
+def test_the_entry_point_loads_only_hashlib_before_the_hash_begins() -> None:
+    # what `liftgate promote` imports before prefetch.start: every module more is time the
+    # hash of a large staged file waits (pathlib, typing, threading are all heavier)
+    script = (
+        "import sys; before = set(sys.modules)\n"
+        "import liftgate.cli.entry, liftgate.engine.prefetch\n"
+        "print(' '.join(sorted(set(sys.modules) - before)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    allowed = {"_blake2", "_hashlib", "hashlib", "__future__"}
+    assert {m for m in out if not m.startswith("liftgate")} <= allowed, out
+
+
+def test_a_large_copy_is_durable_and_an_fsync_error_is_not_lost(tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    data = os.urandom(2 * _WRITEBACK_CHUNK + 12345)  # three write-back pieces, one short
+    src.write_bytes(data)
+    dst = tmp_path / "copy.bin"
+    assert copy_file_verified(src, dst) == hashlib.sha256(data).hexdigest()
+    assert dst.read_bytes() == data
+    # the flusher's fsync runs in its own thread: its failure must reach the caller
+    fd = os.open(tmp_path, os.O_RDONLY)
+    os.close(fd)  # a descriptor that is no longer open: fsync fails with EBADF
+    flusher = _Flusher(fd)
+    flusher.close()
+    with pytest.raises(OSError):
+        flusher.wait()

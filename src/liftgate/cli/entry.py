@@ -3,28 +3,30 @@
 The file commands (``promote``, ``rollback``) are run by ``liftgate.cli.filecmd`` straight
 away, without loading the Typer application (or Rich and pydantic with it); every other
 command, ``--help`` and ``--version`` go to ``liftgate.cli.app``. Before ``promote`` loads
-the library, it starts hashing a large staged file (``liftgate.engine.prefetch``).
+the library, it starts hashing a large staged file (``liftgate.engine.prefetch``); nothing
+heavier than ``hashlib`` is imported before that. A file command ends with ``os._exit``
+once its output is flushed (``_exit_now``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
 __all__ = ["main"]
 
 
-def _split(argv: list[str]) -> tuple[Path | None, str | None, list[str]]:
+def _split(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
     """(``--config`` value, command word, the command's arguments) when the global options
     before the command are only ``--config``; (None, None, []) otherwise."""
-    config: Path | None = None
+    config: str | None = None
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--config" and i + 1 < len(argv):
-            config, i = Path(argv[i + 1]), i + 2
+            config, i = argv[i + 1], i + 2
         elif arg.startswith("--config="):
-            config, i = Path(arg.partition("=")[2]), i + 1
+            config, i = arg.partition("=")[2], i + 1
         elif arg.startswith("-"):
             return None, None, []
         else:
@@ -56,6 +58,22 @@ def _staged(rest: list[str]) -> str | None:
     return staged
 
 
+def _exit_now(code: int) -> None:
+    """End a file command: flush its output, then leave without the interpreter's teardown.
+
+    By the time ``run`` returns, everything the command wrote is closed and made durable
+    (the ops store is closed by ``Project.close``); tearing down the loaded modules would
+    only delay the exit the caller is waiting for. If the output cannot be flushed (a
+    closed pipe), the normal exit runs and reports it.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
+
+
 def main() -> None:
     config, command, rest = _split(sys.argv[1:])
     if command == "promote":
@@ -68,9 +86,12 @@ def main() -> None:
     from liftgate.cli.filecmd import ACTIONS
 
     if command in ACTIONS:
+        from pathlib import Path  # after the prefetch began: pathlib takes milliseconds
+
         from liftgate.cli.filecmd import run
 
-        sys.exit(run(command, rest, config))
+        code = run(command, rest, None if config is None else Path(config))
+        _exit_now(code)
     from liftgate.cli.app import main as app_main
 
     app_main()

@@ -2,6 +2,8 @@
 
 * ``content_digest`` reads every byte: sha256 of a file, or for a folder the sha256 of a
   sorted listing ``<kind> <x> <sha256|link target> <relative path>`` of everything below it.
+* ``sha256_file`` and ``file_identity`` come from ``liftgate.engine.filehash`` (kept light
+  for the prefetch) and are re-exported here.
 * ``fingerprint`` reads only metadata: device, inode, size, mtime and ctime of the file (or
   of every entry of a folder). ctime cannot be set by user tools, so an unchanged
   fingerprint means unchanged content — the same rule git's index relies on. liftgate
@@ -16,6 +18,8 @@ import stat
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from liftgate.engine.filehash import file_identity, sha256_file
+
 __all__ = [
     "PathState",
     "content_digest",
@@ -26,25 +30,6 @@ __all__ = [
 ]
 
 Kind = Literal["file", "dir", "absent"]
-
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = _CHUNK) -> str:
-    """The sha256 of a file's bytes, read in ``chunk``-byte pieces into one reused buffer."""
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(chunk)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            digest.update(view[:n])
-    return digest.hexdigest()
-
-
-def file_identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    """What changes whenever a file's bytes do: device, inode, size, mtime and ctime
-    (ctime cannot be set by user tools)."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def path_kind(path: Path) -> Kind:

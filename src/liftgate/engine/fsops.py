@@ -79,6 +79,32 @@ def _libc_syncfs() -> Callable[[int], int] | None:
 
 _SYNCFS = _libc_syncfs()
 
+# sync_file_range(2) with SYNC_FILE_RANGE_WRITE: start writing a range back, without waiting
+_SYNC_FILE_RANGE_WRITE = 2
+# a large copy is made in pieces of this size, each one's write-back started right after it
+_WRITEBACK_CHUNK = 16 << 20
+
+
+def _libc_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    fn = getattr(_LIBC, "sync_file_range", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNC_FILE_RANGE = _libc_sync_file_range()
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to begin writing ``length`` bytes at ``offset`` back to the disk.
+
+    Only a head start for the fsync that follows (which alone makes them durable): the
+    disk writes while the rest is still being copied. Errors are left to that fsync.
+    """
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
 
 def sync_filesystem(path: Path) -> None:
     """Flush every file written to the file system that holds ``path`` (``syncfs(2)``).
@@ -203,10 +229,11 @@ def copy_file_verified(
     """Copy ``src`` to a new file ``dst`` and prove ``dst`` holds ``src``'s bytes.
 
     Returns the sha256 of those bytes. Large files: the kernel copies
-    (``copy_file_range``) while a second thread hashes the source (``prefetch``: the hash
-    ``liftgate promote`` began when it started, if the file is unchanged since); then the
-    written file is compared byte for byte with the source while a third thread fsyncs
-    it. The source's identity (device, inode, size, mtime, ctime) must be the same before
+    (``copy_file_range``, 16 MiB at a time) while a second thread hashes the source
+    (``prefetch``: the hash ``liftgate promote`` began when it started, if the file is
+    unchanged since) and a third starts each piece's write-back to the disk as soon as it
+    is copied, then fsyncs the file while the written file is compared byte for byte with
+    the source. The source's identity (device, inode, size, mtime, ctime) must be the same before
     and after, so the hash, the copy and the comparison all saw the same bytes; otherwise
     OperationError (the source changed while it was being copied) and ``dst`` is removed.
 
@@ -218,35 +245,34 @@ def copy_file_verified(
     perm = stat.S_IMODE(st_src.st_mode) if mode is None else mode
     if st_src.st_size <= LARGE:
         return _copy_small_verified(src, dst, perm, durable)
-    import threading  # only large copies use threads
-
     hashing = prefetch.job(src, st_src)  # begun at the command's start, or now
-    syncer: threading.Thread | None = None
     out = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    flusher: _Flusher | None = None
     try:
+        flusher = _Flusher(out)
         with open(src, "rb", buffering=0) as inp:
             size = os.fstat(inp.fileno()).st_size
             copied = 0
             while True:
                 try:
-                    n = os.copy_file_range(inp.fileno(), out, max(size - copied, CHUNK))
+                    n = os.copy_file_range(inp.fileno(), out, _WRITEBACK_CHUNK)
                 except OSError as exc:
                     if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                         raise
                     n = _copy_user_space(inp.fileno(), out)
                 if not n:
                     break
+                flusher.written(copied, n)
                 copied += n
             os.fchmod(out, perm)
-            syncer = threading.Thread(target=os.fsync, args=(out,))
-            syncer.start()
+            flusher.close()  # the fsync begins; the comparison runs meanwhile
             same = copied == size and _same_bytes(inp.fileno(), out, size)
-            syncer.join()
+            flusher.wait()
             source_digest = hashing.result()
             unchanged = file_identity(os.fstat(inp.fileno())) == file_identity(st_src)
     except BaseException:
-        if syncer is not None and syncer.is_alive():
-            syncer.join()
+        if flusher is not None:
+            flusher.abandon()
         os.close(out)
         with contextlib.suppress(FileNotFoundError):
             dst.unlink()
@@ -257,6 +283,54 @@ def copy_file_verified(
             dst.unlink()
         raise OperationError(f"{src} changed while it was being copied; nothing was changed")
     return source_digest
+
+
+class _Flusher:
+    """A thread that starts the write-back of each piece of a large copy as the copy makes
+    it, then, once told the copy is complete, fsyncs the file.
+
+    The copying thread never waits for the disk: ``sync_file_range`` can block while the
+    device's queue is full, and it does so here. An fsync error is raised by ``wait``.
+    """
+
+    def __init__(self, fd: int) -> None:
+        import queue  # only large copies use threads
+        import threading
+
+        self._fd = fd
+        self._ranges: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self._abandoned = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="liftgate-flush")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (piece := self._ranges.get()) is not None:
+                _start_writeback(self._fd, *piece)
+            if not self._abandoned:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self._error = exc
+
+    def written(self, offset: int, length: int) -> None:
+        self._ranges.put((offset, length))
+
+    def close(self) -> None:
+        """No more pieces: fsync the file."""
+        self._ranges.put(None)
+
+    def wait(self) -> None:
+        """Wait for the fsync; raise its error, if any."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop without the fsync (the copy is being thrown away) and wait for the thread."""
+        self._abandoned = True
+        self._ranges.put(None)
+        self._thread.join()
 
 
 def _copy_small_verified(src: Path, dst: Path, perm: int, durable: bool = True) -> str:

@@ -18,10 +18,13 @@ project's roots; a path the command then refuses was read, hashed and forgotten.
 
 from __future__ import annotations
 
+import _thread
 import os
 import stat
+import sys
 
-from liftgate.engine.digest import file_identity, sha256_file
+# only these two light modules: the hash begins before pathlib, typing or threading load
+from liftgate.engine.filehash import file_identity, sha256_file
 
 __all__ = ["LARGE", "DigestJob", "job", "start"]
 
@@ -29,34 +32,51 @@ LARGE = 1 << 20  # larger files are copied by the kernel and hashed in a second 
 # 8 MiB reads: the hashing thread needs the GIL between two chunks and, while the main
 # thread runs Python code, waits up to a switch interval (5 ms) for it each time
 _CHUNK = 8 << 20
+# while a prefetch runs, the main thread hands the GIL over after 0.5 ms instead of 5 ms
+# when the hashing thread asks for it (once per chunk), so the imports slow the hash less
+_SWITCH_INTERVAL = 0.0005
 
 Identity = tuple[int, int, int, int, int]
 
 
 class DigestJob:
-    """The sha256 of one file, computed in a daemon thread."""
+    """The sha256 of one file, computed in a background thread.
 
-    def __init__(self, path: str, identity: Identity) -> None:
-        import threading  # only large files get here
+    The thread is a bare ``_thread`` one (``threading`` would add its import to the time
+    before the hash begins); ``_done`` is held until the digest or the error is set.
+    ``switch_interval`` (``start`` passes one) lowers the interpreter's switch interval
+    until the hash ends, then puts the previous one back.
+    """
 
+    def __init__(
+        self, path: str, identity: Identity, *, switch_interval: float | None = None
+    ) -> None:
         self.path = path
         self.identity = identity
         self._digest: str | None = None
         self._error: OSError | None = None
-        self._thread: threading.Thread = threading.Thread(
-            target=self._run, name="liftgate-digest", daemon=True
-        )
-        self._thread.start()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        self._restore: float | None = None
+        if switch_interval is not None:
+            self._restore = sys.getswitchinterval()
+            sys.setswitchinterval(min(switch_interval, self._restore))
+        _thread.start_new_thread(self._run, ())
 
     def _run(self) -> None:
         try:
             self._digest = sha256_file(self.path, _CHUNK)
         except OSError as exc:
             self._error = exc
+        finally:
+            if self._restore is not None:
+                sys.setswitchinterval(self._restore)
+            self._done.release()
 
     def result(self) -> str:
         """Wait for the digest; OSError when the file could not be read."""
-        self._thread.join()
+        with self._done:
+            pass
         if self._error is not None:
             raise self._error
         assert self._digest is not None
@@ -85,7 +105,7 @@ def start(path: str | os.PathLike[str]) -> None:
         return
     known = _started.get(real)
     if known is None or known.identity != identity:
-        _started[real] = DigestJob(real, identity)
+        _started[real] = DigestJob(real, identity, switch_interval=_SWITCH_INTERVAL)
 
 
 def job(path: str | os.PathLike[str], st: os.stat_result) -> DigestJob:
