@@ -92,6 +92,16 @@ def test_rollback_of_first_promotion_removes_target(project: Project, proj_dir: 
     assert back.backup_path is not None and Path(back.backup_path).read_text() == "brand new\n"
 
 
+def test_the_api_takes_path_objects_as_well_as_strings(project: Project, proj_dir: Path) -> None:
+    _write(proj_dir / "staged/p.md", "from a Path\n")
+    res = promote(project, proj_dir / "staged/p.md", proj_dir / "docs/p.md")
+    assert res.status == "OK", res.message
+    assert res.target_path == str(proj_dir / "docs/p.md")
+    assert (proj_dir / "docs/p.md").read_text() == "from a Path\n"
+    assert rollback(project, Path("docs/p.md")).status == "OK"
+    assert not (proj_dir / "docs/p.md").exists()
+
+
 def test_new_target_takes_staged_mode(project: Project, proj_dir: Path) -> None:
     staged = _write(proj_dir / "staged/run.sh", "#!/bin/sh\n")
     os.chmod(staged, 0o751)

@@ -74,10 +74,21 @@ def new_run_id() -> str:
 
 
 def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+    """The name of the user running liftgate, as ``getpass.getuser`` finds it (the login
+    variables, then the password database), or the uid when there is none."""
+    key = (os.getuid(), *(os.environ.get(name) for name in _LOGIN_VARIABLES))
+    name = _users.get(key)
+    if name is None:
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = str(os.getuid())
+        _users[key] = name  # a run records it twice; the database is read once per process
+    return name
+
+
+_LOGIN_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")  # what getpass.getuser reads
+_users: dict[tuple[int | str | None, ...], str] = {}
 
 
 _INCOMPLETE_NOTE = "interrupted while it was written; rebuilt by liftgate recover"

@@ -53,8 +53,8 @@ def _guardrails(
 
 def promote(
     project: Project,
-    staged: str,
-    target: str,
+    staged: str | os.PathLike[str],
+    target: str | os.PathLike[str],
     *,
     no_backup: bool = False,
     expect_prefix: str | None = None,
@@ -64,6 +64,7 @@ def promote(
     unsafe: Collection[str] = (),
 ) -> FileResult:
     """Promote ``staged`` (a file or folder) onto the explicit ``target``."""
+    staged, target = os.fspath(staged), os.fspath(target)
     staged_path = project.resolve(staged, what="staged")
     if not os.path.lexists(staged_path):
         from liftgate.errors import PathError
@@ -117,7 +118,7 @@ def promote(
 
 def rollback(
     project: Project,
-    target: str,
+    target: str | os.PathLike[str],
     *,
     force: bool = False,
     dry_run: bool = False,
@@ -125,6 +126,7 @@ def rollback(
     unsafe: Collection[str] = (),
 ) -> FileResult:
     """Undo the most recent promotion of ``target`` that is still in force."""
+    target = os.fspath(target)
     target_path = project.resolve(target, what="target")
     guardrails = _guardrails(project, unsafe, target, dry_run)
     run_id = new_run_id()
