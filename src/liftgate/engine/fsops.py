@@ -233,9 +233,10 @@ def copy_file_verified(
     (``prefetch``: the hash ``liftgate promote`` began when it started, if the file is
     unchanged since) and a third starts each piece's write-back to the disk as soon as it
     is copied, then fsyncs the file while the written file is compared byte for byte with
-    the source. The source's identity (device, inode, size, mtime, ctime) must be the same before
-    and after, so the hash, the copy and the comparison all saw the same bytes; otherwise
-    OperationError (the source changed while it was being copied) and ``dst`` is removed.
+    the source. The source's identity (device, inode, size, mtime, ctime) must be the same
+    before and after, so the hash, the copy and the comparison all saw the same bytes;
+    otherwise OperationError (the source changed while it was being copied) and ``dst`` is
+    removed.
 
     ``durable=False`` leaves a small file unsynced: the caller makes it durable later with
     ``sync_filesystems`` before anything depends on it. A large file is fsynced anyway,
@@ -300,7 +301,7 @@ class _Flusher:
         self._fd = fd
         self._ranges: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
         self._abandoned = False
-        self._error: OSError | None = None
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="liftgate-flush")
         self._thread.start()
 
@@ -310,7 +311,7 @@ class _Flusher:
                 _start_writeback(self._fd, *piece)
             if not self._abandoned:
                 os.fsync(self._fd)
-        except OSError as exc:
+        except BaseException as exc:  # any failure: the file is not known to be durable
             self._error = exc
 
     def written(self, offset: int, length: int) -> None:
@@ -321,7 +322,7 @@ class _Flusher:
         self._ranges.put(None)
 
     def wait(self) -> None:
-        """Wait for the fsync; raise its error, if any."""
+        """Wait for the fsync; raise what stopped it, if anything did."""
         self._thread.join()
         if self._error is not None:
             raise self._error

@@ -30,7 +30,7 @@ __all__ = ["LARGE", "DigestJob", "job", "start"]
 
 LARGE = 1 << 20  # larger files are copied by the kernel and hashed in a second thread
 # 8 MiB reads: the hashing thread needs the GIL between two chunks and, while the main
-# thread runs Python code, waits up to a switch interval (5 ms) for it each time
+# thread runs Python code, waits up to a switch interval for it each time
 _CHUNK = 8 << 20
 # while a prefetch runs, the main thread hands the GIL over after 0.5 ms instead of 5 ms
 # when the hashing thread asks for it (once per chunk), so the imports slow the hash less
@@ -54,7 +54,7 @@ class DigestJob:
         self.path = path
         self.identity = identity
         self._digest: str | None = None
-        self._error: OSError | None = None
+        self._error: BaseException | None = None
         self._done = _thread.allocate_lock()
         self._done.acquire()
         self._restore: float | None = None
@@ -66,7 +66,7 @@ class DigestJob:
     def _run(self) -> None:
         try:
             self._digest = sha256_file(self.path, _CHUNK)
-        except OSError as exc:
+        except BaseException as exc:  # raised again by result(), in the caller's thread
             self._error = exc
         finally:
             if self._restore is not None:
@@ -74,7 +74,8 @@ class DigestJob:
             self._done.release()
 
     def result(self) -> str:
-        """Wait for the digest; OSError when the file could not be read."""
+        """Wait for the digest; raises what the hash raised (OSError: the file could not be
+        read)."""
         with self._done:
             pass
         if self._error is not None:
