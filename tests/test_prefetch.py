@@ -19,7 +19,13 @@ import pytest
 from liftgate.cli.entry import _VALUED, _staged
 from liftgate.cli.filecmd import _parser
 from liftgate.engine import prefetch
-from liftgate.engine.fsops import _WRITEBACK_CHUNK, _Flusher, copy_file_verified
+from liftgate.engine.fsops import (
+    _SPLIT_COMPARE,
+    _WRITEBACK_CHUNK,
+    _Flusher,
+    _same_bytes,
+    copy_file_verified,
+)
 from support.tree import cli_json
 
 SIZE = prefetch.LARGE + 12345
@@ -161,3 +167,23 @@ def test_a_large_copy_is_durable_and_an_fsync_error_is_not_lost(tmp_path: Path) 
     flusher.close()
     with pytest.raises(OSError):
         flusher.wait()
+
+
+def test_a_large_comparison_in_two_halves_finds_every_difference(tmp_path: Path) -> None:
+    size = _SPLIT_COMPARE + 3 * 4096 + 7  # split in two; the halves end off a chunk boundary
+    data = os.urandom(size)
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(data)
+
+    def same_as_a(other: bytes) -> bool:
+        b.write_bytes(other)
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return _same_bytes(fa.fileno(), fb.fileno(), size)
+
+    assert same_as_a(data)
+    for at in (0, size // 4, size // 2 + 1, size - 1):  # in either half
+        changed = bytearray(data)
+        changed[at] ^= 0xFF
+        assert not same_as_a(bytes(changed)), at
+    assert not same_as_a(data + b"x")  # one byte more
+    assert not same_as_a(data[:-1])  # one byte less
