@@ -283,10 +283,10 @@ def copy_file_verified(
     (``prefetch``: the hash ``liftgate promote`` began when it started, if the file is
     unchanged since) and a third starts each piece's write-back to the disk as soon as it
     is copied, then fsyncs the file while the written file is compared byte for byte with
-    the source (by two threads, one half each: ``_same_bytes``). The source's identity (device, inode, size, mtime, ctime) must be the same
-    before and after, so the hash, the copy and the comparison all saw the same bytes;
-    otherwise OperationError (the source changed while it was being copied) and ``dst`` is
-    removed.
+    the source (by two threads, one half each: ``_same_bytes``). The source's identity
+    (device, inode, size, mtime, ctime) must be the same before and after, so the hash, the
+    copy and the comparison all saw the same bytes; otherwise OperationError (the source
+    changed while it was being copied) and ``dst`` is removed.
 
     ``durable=False`` leaves a small file unsynced: the caller makes it durable later with
     ``sync_filesystems`` before anything depends on it. A large file is fsynced anyway,
