@@ -153,7 +153,9 @@ def test_the_entry_point_loads_only_hashlib_before_the_hash_begins() -> None:
     assert {m for m in out if not m.startswith("liftgate")} <= allowed, out
 
 
-def test_a_large_copy_is_durable_and_an_fsync_error_is_not_lost(tmp_path: Path) -> None:
+def test_a_large_copy_in_pieces_holds_the_source_and_an_fsync_error_is_not_lost(
+    tmp_path: Path,
+) -> None:
     src = tmp_path / "big.bin"
     data = os.urandom(2 * _WRITEBACK_CHUNK + 12345)  # three write-back pieces, one short
     src.write_bytes(data)

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from liftgate.engine.filehash import hash_file
 from liftgate.engine.fsops import CHUNK, fsync_dir
 from liftgate.errors import IntegrityError
 
@@ -79,16 +80,6 @@ def _copy_hashing(src_fd: int, dst_fd: int) -> tuple[str, int]:
             chunk = chunk[os.write(dst_fd, chunk) :]
         total += n
     return digest.hexdigest(), total
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha1(usedforsecurity=False)
-    with open(path, "rb", buffering=0) as fh:
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := fh.readinto(buf):
-            digest.update(view[:n])
-    return digest.hexdigest()
 
 
 class BlobStore:
@@ -151,7 +142,7 @@ class BlobStore:
     def verify(self, sha1: str) -> bool:
         """True if the blob exists and its bytes still hash to its name."""
         try:
-            return _hash_file(self.path(sha1)) == sha1
+            return hash_file(self.path(sha1), hashlib.sha1(usedforsecurity=False), CHUNK) == sha1
         except FileNotFoundError:
             return False
 

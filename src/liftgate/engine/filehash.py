@@ -1,8 +1,9 @@
-"""A file's sha256 and its identity, with nothing imported but ``hashlib`` and ``os``.
+"""A file's digest and its identity, with nothing imported but ``hashlib`` and ``os``.
 
 ``liftgate promote`` hashes a large staged file before it loads the library
-(``liftgate.engine.prefetch``), so what the hash needs must load in a few milliseconds:
-``liftgate.engine.digest`` (pathlib, typing) re-exports both functions for everything else.
+(``liftgate.engine.prefetch``), so what the hash needs must load without pathlib or typing.
+``liftgate.engine.digest`` re-exports ``sha256_file`` and ``file_identity``; ``hash_file``
+takes any ``hashlib`` object (the blob store's sha1).
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["file_identity", "sha256_file"]
+__all__ = ["file_identity", "hash_file", "sha256_file"]
 
 _CHUNK = 1 << 20
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = _CHUNK) -> str:
-    """The sha256 of a file's bytes, read in ``chunk``-byte pieces into one reused buffer."""
-    digest = hashlib.sha256()
+    """The sha256 of a file's bytes (hex)."""
+    return hash_file(path, hashlib.sha256(), chunk)
+
+
+def hash_file(path: str | os.PathLike[str], digest: hashlib._Hash, chunk: int = _CHUNK) -> str:
+    """Feed a file's bytes to ``digest`` (a new ``hashlib`` object) and return its hex
+    digest; the bytes are read in ``chunk``-byte pieces into one reused buffer."""
     with open(path, "rb", buffering=0) as fh:
         buf = bytearray(chunk)
         view = memoryview(buf)

@@ -204,16 +204,11 @@ def copy_file_durable(
     return digest.hexdigest()
 
 
-def _libc_memcmp() -> Callable[[int, int, int], int] | None:
-    fn = getattr(_LIBC, "memcmp", None)
-    if fn is not None:
-        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
-        fn.restype = ctypes.c_int
-    return fn
-
-
-# memcmp through ctypes runs without the GIL (bytearray == bytearray holds it)
-_MEMCMP = _libc_memcmp()
+# memcmp through ctypes runs without the GIL (bytearray == bytearray holds it); every C
+# library has it, unlike syncfs or renameat2
+_MEMCMP = _LIBC.memcmp
+_MEMCMP.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+_MEMCMP.restype = ctypes.c_int
 # a comparison of at least this many bytes is split in two halves, one per thread
 _SPLIT_COMPARE = 32 << 20
 
@@ -233,11 +228,7 @@ def _same_range(a_fd: int, b_fd: int, start: int, end: int) -> bool:
         n = os.preadv(a_fd, [a_view[:want]], offset)
         if n == 0 or os.preadv(b_fd, [b_view[:n]], offset) != n:
             return False
-        if _MEMCMP is not None:
-            if _MEMCMP(a_ptr, b_ptr, n) != 0:
-                return False
-        # bytearray == bytearray is a memcmp; memoryview == memoryview is not
-        elif (a_buf != b_buf) if n == CHUNK else (a_buf[:n] != b_buf[:n]):
+        if _MEMCMP(a_ptr, b_ptr, n) != 0:
             return False
         offset += n
     return True
@@ -340,8 +331,8 @@ class _Flusher:
     """A thread that starts the write-back of each piece of a large copy as the copy makes
     it, then, once told the copy is complete, fsyncs the file.
 
-    The copying thread never waits for the disk: ``sync_file_range`` can block while the
-    device's queue is full, and it does so here. An fsync error is raised by ``wait``.
+    The copying thread never waits for the disk (``sync_file_range`` may block while the
+    device's queue is full). An fsync error is raised by ``wait``.
     """
 
     def __init__(self, fd: int) -> None:

@@ -161,6 +161,11 @@ def _recordable(project: Project, what: str, path: str | Path | None) -> None:
         )
 
 
+def _temp_path(target: Path, run_id: str) -> str:
+    """Where a run writes the new content beside ``target`` before the switch."""
+    return str(target.with_name(f".{target.name}.liftgate-{run_id}"))
+
+
 def _recordable_plan(project: Project, plan: FilePlan) -> FilePlan:
     """The paths recovery works on must be journaled exactly: the target (checked first,
     by the caller), the temporary copy and the backup. The staged path need not be: recovery
@@ -282,7 +287,7 @@ def plan_promotion(
             fingerprint=state.fingerprint,
             size=os.stat(target).st_size if state.kind == "file" else None,
         ),
-        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+        temp_path=_temp_path(target, run_id),
         backup_path=str(backup) if backup else None,
         mode=mode,
         uid=uid,
@@ -421,7 +426,7 @@ def plan_rollback(project: Project, *, run_id: str, target: Path, force: bool) -
         staged_display=None,
         source_digest=promo.get("before_digest"),
         before=Snapshot(kind=state.kind, digest=state.digest, fingerprint=state.fingerprint),
-        temp_path=str(target.with_name(f".{target.name}.liftgate-{run_id}")),
+        temp_path=_temp_path(target, run_id),
         backup_path=backup_path,
         undoes=promo["run_id"],
         removes_target=removes,
