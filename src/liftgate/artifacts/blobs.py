@@ -142,7 +142,7 @@ class BlobStore:
     def verify(self, sha1: str) -> bool:
         """True if the blob exists and its bytes still hash to its name."""
         try:
-            return hash_file(self.path(sha1), hashlib.sha1(usedforsecurity=False), CHUNK) == sha1
+            return hash_file(self.path(sha1), hashlib.sha1(usedforsecurity=False)) == sha1
         except FileNotFoundError:
             return False
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 
-__all__ = ["file_identity", "hash_file", "sha256_file"]
+__all__ = ["CHUNK", "file_identity", "hash_file", "sha256_file"]
 
-_CHUNK = 1 << 20
+CHUNK = 1 << 20  # the read size of liftgate's file loops (fsops re-exports it)
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = _CHUNK) -> str:
+def sha256_file(path: str | os.PathLike[str], chunk: int = CHUNK) -> str:
     """The sha256 of a file's bytes (hex)."""
     return hash_file(path, hashlib.sha256(), chunk)
 
 
-def hash_file(path: str | os.PathLike[str], digest: hashlib._Hash, chunk: int = _CHUNK) -> str:
+def hash_file(path: str | os.PathLike[str], digest: hashlib._Hash, chunk: int = CHUNK) -> str:
     """Feed a file's bytes to ``digest`` (a new ``hashlib`` object) and return its hex
     digest; the bytes are read in ``chunk``-byte pieces into one reused buffer."""
     with open(path, "rb", buffering=0) as fh:

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from liftgate.engine import prefetch
 from liftgate.engine.digest import file_identity
+from liftgate.engine.filehash import CHUNK
 from liftgate.engine.prefetch import LARGE
 from liftgate.errors import OperationError
 
@@ -49,7 +50,6 @@ __all__ = [
     "sync_filesystems",
 ]
 
-CHUNK = 1 << 20
 
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
