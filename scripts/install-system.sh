@@ -4,6 +4,7 @@
 #   PostgreSQL server >= 15  (package `postgresql`; initdb, pg_ctl, postgres,
 #                             pg_dump, pg_restore, psql under /usr/lib/postgresql/<major>/bin)
 #   nginx, haproxy, git
+#   strace                   (the durability tests trace liftgate's fsync/syncfs calls)
 #   python3-venv             (only when the interpreter in $PYTHON, default python3,
 #                             cannot create a venv with pip)
 #
@@ -59,7 +60,7 @@ find_missing() {
         MISSING_WHAT+=("PostgreSQL >= ${PG_MIN_MAJOR} (initdb under /usr/lib/postgresql/*/bin)")
     fi
     local c
-    for c in nginx haproxy git; do
+    for c in nginx haproxy git strace; do
         if ! have_cmd "$c"; then
             MISSING_PKGS+=("$c")
             MISSING_WHAT+=("$c")

@@ -218,10 +218,10 @@ def leftovers(target: Path) -> list[str]:
     return sorted(p.name for p in target.parent.iterdir() if p.name.startswith(prefix))
 
 
-def make_project(tmp_path: Path) -> Path:
+def make_project(tmp_path: Path, config: str = CONFIG) -> Path:
     project = tmp_path / "project"
     project.mkdir()
-    (project / "liftgate.toml").write_text(CONFIG, encoding="utf-8")
+    (project / "liftgate.toml").write_text(config, encoding="utf-8")
     return project
 
 
@@ -320,9 +320,9 @@ def _cases() -> Iterator[Any]:
                 yield pytest.param(action, kind, point, id=f"{kind}-{action}.{point}")
 
 
-def failpoint_case(tmp: Path, action: str, kind: Kind, point: str) -> None:
+def failpoint_case(tmp: Path, action: str, kind: Kind, point: str, config: str = CONFIG) -> None:
     """Crash ``action`` of a ``kind`` target at ``point``, recover, check, operate again."""
-    layout = Layout(make_project(tmp), kind)
+    layout = Layout(make_project(tmp, config), kind)
     project, target = layout.project, layout.target
     snaps = layout.create()
     if action == "promote":
@@ -434,6 +434,28 @@ def test_failpoint_then_recover(
     error = failpoint_matrix[(action, kind, point)]
     if error is not None:
         raise error
+
+
+FILES_MODE = CONFIG + '\n[durability]\nflush = "files"\n'
+
+
+@pytest.mark.parametrize(
+    ("action", "kind", "point"),
+    [
+        ("promote", "file", "commit.before"),
+        ("promote", "file", "commit.switched"),
+        ("promote", "dir", "history.before"),
+        ("rollback", "file", "commit.switched"),
+        ("rollback", "dir", "commit.before"),
+    ],
+)
+def test_failpoint_then_recover_with_per_file_flushes(
+    tmp_path: Path, action: str, kind: Kind, point: str
+) -> None:
+    """The same crash and recovery with ``[durability] flush = "files"`` (an fsync per
+    write, the SQLite store syncing its own log): around the switch, and before the
+    history line."""
+    failpoint_case(tmp_path, action, kind, point, FILES_MODE)
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,15 +13,18 @@ Example::
     [store]
     ops_dsn = "host=/run/postgresql dbname=liftgate"   # optional: share state between hosts
 
+    [durability]
+    flush = "files"   # fsync each write, not syncfs (a busy database on the same disk)
+
     [[files.verify]]
     glob = "docs/**.md"
     starts_with = "# M2M v1.0"
 
-The file-promotion sections (``[project]``, ``[store]``, ``[files]``, ``[redaction]``,
-``[artifacts]``, ``[skills]``) are checked here with the standard library; the Odoo sections
-(``[postgres]``, ``[odoo]``, ``[env.NAME]``) by the pydantic models of ``liftgate.envconfig``,
-loaded only when the file has one of them. A project that only promotes files so never
-imports pydantic: its commands start in a fraction of the time.
+The file-promotion sections (``[project]``, ``[store]``, ``[durability]``, ``[files]``,
+``[redaction]``, ``[artifacts]``, ``[skills]``) are checked here with the standard library;
+the Odoo sections (``[postgres]``, ``[odoo]``, ``[env.NAME]``) by the pydantic models of
+``liftgate.envconfig``, loaded only when the file has one of them. A project that only
+promotes files so never imports pydantic: its commands start in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_NAME",
+    "FLUSH_MODES",
     "ArtifactsSettings",
     "Config",
+    "DurabilitySettings",
     "FilesSettings",
     "ProjectSettings",
     "RedactionSettings",
@@ -144,6 +149,14 @@ class VerifyRule(NamedTuple):
         return rule
 
 
+class DurabilitySettings(NamedTuple):
+    """``[durability]``: ``flush`` is ``"filesystem"`` (one syncfs per file system, the
+    default) or ``"files"`` (an fsync per written file and folder); see
+    ``liftgate.engine.durability``."""
+
+    flush: str = "filesystem"
+
+
 class FilesSettings(NamedTuple):
     verify: tuple[VerifyRule, ...] = ()
 
@@ -180,6 +193,7 @@ class Settings(NamedTuple):
 
     project: ProjectSettings = ProjectSettings()
     store: StoreSettings = StoreSettings()
+    durability: DurabilitySettings = DurabilitySettings()
     files: FilesSettings = FilesSettings()
     redaction: RedactionSettings = RedactionSettings()
     artifacts: ArtifactsSettings = ArtifactsSettings()
@@ -228,7 +242,8 @@ def _odoo_sections(raw: Mapping[str, object]) -> OdooSections | None:
         raise _invalid(where, err["msg"]) from None
 
 
-_FILE_SECTIONS = ("project", "store", "files", "redaction", "artifacts", "skills")
+_FILE_SECTIONS = ("project", "store", "durability", "files", "redaction", "artifacts", "skills")
+FLUSH_MODES = ("filesystem", "files")  # [durability] flush; see liftgate.engine.durability
 
 
 def parse_settings(raw: Mapping[str, object]) -> Settings:
@@ -246,6 +261,9 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     rules = files.get("verify", [])
     if not isinstance(rules, list):
         raise _invalid("files.verify", "must be an array of tables ([[files.verify]])")
+    flush = _str(section("durability", "flush"), "flush", "durability", "filesystem")
+    if flush not in FLUSH_MODES:
+        raise _invalid("durability.flush", f'must be "filesystem" or "files", not {flush[:40]!r}')
     patterns = _strs(section("redaction", "patterns"), "patterns", "redaction", ())
     for n, pattern in enumerate(patterns):
         try:
@@ -259,6 +277,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
             evidence_dir=_str(project, "evidence_dir", "project", None),
         ),
         store=StoreSettings(ops_dsn=_str(section("store", "ops_dsn"), "ops_dsn", "store", None)),
+        durability=DurabilitySettings(flush=flush),
         files=FilesSettings(
             verify=tuple(VerifyRule.from_dict(r, f"files.verify.{n}") for n, r in enumerate(rules))
         ),

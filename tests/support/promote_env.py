@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from liftgate.engine.durability import Durability
 from liftgate.engine.fsops import link_or_copy_tree
 from liftgate.odoo.releases import Releases
 from liftgate.sandbox.cluster import PgCluster
@@ -100,7 +101,7 @@ def _release(root: Path, repo: Path, sha: str) -> None:
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
 
-    releases.ensure(sha, export, {"repo": str(repo), "by": "test fixture"})
+    releases.ensure(sha, export, {"repo": str(repo), "by": "test fixture"}, Durability())
     releases.switch(sha)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from liftgate.engine.digest import sha256_file
-from liftgate.engine.fsops import sync_filesystem
+from liftgate.engine.durability import Durability
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
 
@@ -44,11 +44,17 @@ class EvidenceBundle:
     """The evidence folder of one run. Files are written whole; the manifest seals them."""
 
     def __init__(
-        self, root: Path, run_id: str, redactor: Redactor, summary_name: str = "summary.md"
+        self,
+        root: Path,
+        run_id: str,
+        redactor: Redactor,
+        durability: Durability,
+        summary_name: str = "summary.md",
     ) -> None:
         self.dir = root / run_id
         self.run_id = run_id
         self.redactor = redactor
+        self.durability = durability
         self.summary_name = summary_name
         self._digests: dict[str, str] = {}  # files written by this process: name -> sha256
 
@@ -140,13 +146,18 @@ class EvidenceBundle:
         # the order of the sorted Paths: by path components
         return sorted(found, key=lambda n: n.split("/"))
 
+    def flush(self) -> None:
+        """Make the folder durable: its files, its subfolders and its own entry."""
+        self.durability.flush(trees=[self.dir], folders=[self.dir.parent])
+
     def seal(self, *, sync: bool = True) -> Path:
         """Write MANIFEST.sha256 over every file, then make the whole folder durable.
 
-        The files, the manifest and the folder entries are flushed together with one
-        ``syncfs`` of the file system that holds them: one journal commit instead of an
-        fsync per file and folder. ``sync=False``: the caller flushes the folder itself
-        (together with what it writes next), before it reports the run's end.
+        With the default ``[durability] flush``, the files, the manifest and the folder
+        entries are flushed together with one ``syncfs`` of the file system that holds
+        them: one journal commit instead of an fsync per file and folder. ``sync=False``:
+        the caller flushes the folder itself (together with what it writes next), before
+        it reports the run's end.
 
         A new manifest is written in place: until the run's end is recorded, a crash
         leaves the run to ``liftgate recover``, which seals the folder again (an existing
@@ -157,8 +168,8 @@ class EvidenceBundle:
             digest = self._digests.get(name) or sha256_file(self.dir / name)
             lines.append(f"{digest}  {name}\n")
         manifest = self._write(MANIFEST, "".join(lines).encode(), atomic=False, listed=False)
-        if sync:  # syncfs writes back the files, the manifest and the folder entries in one go
-            sync_filesystem(self.dir)
+        if sync:
+            self.flush()
         return manifest
 
 

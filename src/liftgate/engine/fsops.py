@@ -11,7 +11,8 @@ Every write that must survive follows one order:
 Where several writes must be durable together before one switch (a run's staged copy, its
 backup link, its journal and its first evidence files), steps 2 and 4 may be one
 ``sync_filesystems`` (``syncfs(2)`` once per file system) instead of an fsync per file and
-folder: the same guarantee, one journal commit.
+folder: the same guarantee, one journal commit. Which of the two a run uses is the project's
+``[durability] flush`` setting (``liftgate.engine.durability``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "copy_tree_durable",
     "exchange",
     "fsync_dir",
+    "fsync_file",
     "fsync_tree",
     "link_or_copy_file",
     "link_or_copy_tree",
@@ -59,6 +61,15 @@ _AT_FDCWD = -100
 def fsync_dir(path: Path) -> None:
     """Make the entries of directory ``path`` (renames, links, unlinks) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path | str) -> None:
+    """fsync the file at ``path`` (opened read-only: Linux flushes the file, not the fd)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -121,11 +132,7 @@ def sync_filesystem(path: Path) -> None:
     if os.path.isdir(path):
         fsync_tree(Path(path))
     else:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_file(path)
 
 
 def sync_filesystems(paths: Iterable[Path | str]) -> None:
@@ -486,11 +493,7 @@ def fsync_tree(root: Path) -> None:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    fd = os.open(entry.path, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
+                    fsync_file(entry.path)
         fsync_dir(Path(folder))
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from liftgate.engine.digest import file_identity
-from liftgate.engine.fsops import fsync_dir, sync_filesystems
+from liftgate.engine.durability import Durability
+from liftgate.engine.fsops import fsync_dir
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
 from liftgate.store.base import OpsStore, utcnow
@@ -57,10 +58,13 @@ class HistoryReport(NamedTuple):
 class History:
     """One history file plus its head in the ops store."""
 
-    def __init__(self, path: Path, store: OpsStore, redactor: Redactor) -> None:
+    def __init__(
+        self, path: Path, store: OpsStore, redactor: Redactor, durability: Durability
+    ) -> None:
         self.path = path
         self.store = store
         self.redactor = redactor
+        self.durability = durability
         self.key = f"{os.uname().nodename}:{path}"
         # after this object's last append: the file's identity, the head and the count it
         # recorded. While the file still has that identity, nobody wrote to it since, so the
@@ -160,10 +164,11 @@ class History:
     def append(self, entry: dict[str, Any], *, also_sync: Iterable[Path] = ()) -> dict[str, Any]:
         """Append ``entry`` (redacted) and make it durable; returns the line as written.
 
-        ``also_sync``: folders written just before (a run's evidence) that must be durable
-        with the line: the line and they are flushed with one ``syncfs`` per file system
-        instead of an fsync of the line alone. Either way the line is durable before the
-        ops store records the new head.
+        ``also_sync``: new folders written just before (a run's evidence) that must be
+        durable with the line: the line and they are flushed together (with the default
+        ``[durability] flush``, one ``syncfs`` per file system instead of an fsync of the
+        line alone). Either way the line is durable before the ops store records the new
+        head.
         """
         with self._locked():
             known = self._appended
@@ -192,7 +197,15 @@ class History:
             finally:
                 os.close(fd)
             if also_sync:
-                sync_filesystems([self.path.parent, *also_sync])
+                trees = list(also_sync)
+                self.durability.flush(
+                    files=[self.path],
+                    trees=trees,
+                    folders=[
+                        *(tree.parent for tree in trees),
+                        *([self.path.parent] if new_file else []),
+                    ],
+                )
             elif new_file:
                 fsync_dir(self.path.parent)
             new_head = _sha(line)

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 from liftgate.config import Config, load_config
+from liftgate.engine.durability import Durability
 from liftgate.engine.evidence import EvidenceBundle
 from liftgate.engine.history import History
 from liftgate.engine.paths import resolve_user_path
@@ -36,8 +37,13 @@ class Project:
         return self.config.state_dir
 
     def ensure_state_dir(self) -> None:
+        made: list[Path] = []
         for folder in (self.state_dir, self.state_dir / "backups", self.config.evidence_dir):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                made.append(folder)
+        if made and self.durability.per_file:  # syncfs mode: the run's first flush covers them
+            self.durability.flush(folders=[folder.parent for folder in made])
 
     @property
     def has_state(self) -> bool:
@@ -53,14 +59,28 @@ class Project:
             return PostgresStore(self.config.ops_dsn)
         from liftgate.store.sqlite import SqliteStore
 
-        return SqliteStore(self.state_dir / "ops.sqlite", self.state_dir / "locks")
+        return SqliteStore(
+            self.state_dir / "ops.sqlite",
+            self.state_dir / "locks",
+            sync_commits=self.durability.per_file,
+        )
+
+    @cached_property
+    def durability(self) -> Durability:
+        """How this project's writes are flushed (``[durability] flush``)."""
+        return Durability(
+            self.config.settings.durability.flush,
+            None if self.config.ops_dsn else self.state_dir,
+        )
 
     @cached_property
     def history(self) -> History:
-        return History(self.state_dir / "history.jsonl", self.store, self.redactor)
+        return History(self.state_dir / "history.jsonl", self.store, self.redactor, self.durability)
 
     def evidence(self, run_id: str, summary_name: str = "summary.md") -> EvidenceBundle:
-        return EvidenceBundle(self.config.evidence_dir, run_id, self.redactor, summary_name)
+        return EvidenceBundle(
+            self.config.evidence_dir, run_id, self.redactor, self.durability, summary_name
+        )
 
     def backup_dir(self, run_id: str) -> Path:
         return self.state_dir / "backups" / run_id

@@ -35,7 +35,6 @@ from typing import Any
 from liftgate import __version__
 from liftgate.engine.evidence import EvidenceBundle
 from liftgate.engine.failpoints import failpoint
-from liftgate.engine.fsops import sync_filesystem
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
 from liftgate.errors import UsageError
@@ -332,7 +331,7 @@ class Run:
             with self.step("history"):
                 log = self.project.history
                 if recovering and log.find(run_id=self.run_id, action=history.get("action")):
-                    sync_filesystem(self.evidence.dir)
+                    self.evidence.flush()
                 else:
                     log.append(history, also_sync=[self.evidence.dir])
         failpoint(f"{self.action}.finish.sealed")

@@ -35,7 +35,6 @@ from liftgate.engine.fsops import (
     link_or_copy_tree,
     remove_path,
     rename_noreplace,
-    sync_filesystems,
 )
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.project import Project
@@ -144,16 +143,19 @@ def _backup(run: Run, project: Project, plan: FilePlan) -> None:
 def _commit(run: Run, plan: FilePlan) -> None:
     with run.step("commit", durable=True) as detail:
         target, temp = plan.target_path, Path(plan.temp_path)
-        # Before the switch, in one flush per file system: the staged copy (so the renamed
-        # file can never be empty after a power loss), the backup, this step's journal
-        # entry and the evidence written so far.
-        sync_filesystems(
-            [
-                target.parent,
-                run.evidence.dir,
-                run.project.state_dir,
-                *([Path(plan.backup_path).parent] if plan.backup_path else []),
-            ]
+        # Before the switch, in one flush: the staged copy (so the renamed file can never be
+        # empty after a power loss; a staged folder was fsynced as it was copied), the
+        # backup's entries (a folder's inside was fsynced as it was linked), this step's
+        # journal entry (with the ops store) and the evidence written so far.
+        staged_file = plan.kind == "file" and not plan.removes_target and plan.source is not None
+        backup = Path(plan.backup_path) if plan.backup_path else None
+        run.project.durability.flush(
+            files=[temp] if staged_file else [],
+            folders=[
+                run.evidence.dir.parent,
+                *([backup.parent, backup.parent.parent] if backup is not None else []),
+            ],
+            trees=[run.evidence.dir],
         )
         if plan.removes_target:
             os.rename(target, temp)

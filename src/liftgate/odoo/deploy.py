@@ -506,6 +506,7 @@ def _execute(
                 sha,
                 lambda folder: _adopt(tree, source, sha, folder),
                 {"repo": source.url, "run_id": run.run_id},
+                project.durability,
             )
         with run.step("stop", durable=True) as detail:
             detail["stopped"] = False

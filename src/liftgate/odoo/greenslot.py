@@ -117,6 +117,7 @@ def green_code(
             sha,
             lambda folder: source.export(sha, folder),
             {"repo": source.url, "run_id": run.run_id},
+            project.durability,
         )
     return spec
 

@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from liftgate.engine.fsops import atomic_write_bytes, fsync_dir, sync_filesystem
+from liftgate.engine.durability import Durability
+from liftgate.engine.fsops import atomic_write_bytes, fsync_dir
 from liftgate.errors import UsageError
 
 __all__ = ["MARKER", "Releases"]
@@ -52,8 +53,17 @@ class Releases:
     def complete(self, sha: str) -> bool:
         return (self.path(sha) / MARKER).is_file()
 
-    def ensure(self, sha: str, export: Callable[[Path], None], meta: dict[str, object]) -> bool:
-        """Make release ``sha`` exist; ``export(folder)`` writes its tree. True if made now."""
+    def ensure(
+        self,
+        sha: str,
+        export: Callable[[Path], None],
+        meta: dict[str, object],
+        durability: Durability,
+    ) -> bool:
+        """Make release ``sha`` exist; ``export(folder)`` writes its tree. True if made now.
+
+        The exported tree is flushed as ``durability`` says (one syncfs by default, not an
+        fsync per file of the release) before the marker is written."""
         final = self.path(sha)
         if self.complete(sha):
             return False
@@ -62,7 +72,7 @@ class Releases:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             export(tmp)
-            sync_filesystem(tmp)  # one syncfs, not an fsync per file of the release
+            durability.flush(trees=[tmp])
             atomic_write_bytes(
                 tmp / MARKER,
                 (json.dumps({**meta, "commit": sha}, indent=2, sort_keys=True) + "\n").encode(),

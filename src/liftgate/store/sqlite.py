@@ -1,8 +1,12 @@
 """SQLite ops store: one file in the state dir, file locks beside it.
 
 The database runs in WAL mode with ``synchronous=NORMAL``: a committed write survives the
-death of the process (SIGKILL), which is what recovery needs; the file targets themselves
-are made durable by fsync, and recovery probes them rather than trusting the journal alone.
+death of the process (SIGKILL), which is what recovery needs, and the log reaches the disk
+with the run's next flush (one ``syncfs`` of the state dir's file system; see
+``liftgate.engine.durability``). With ``[durability] flush = "files"`` no flush covers the
+whole file system, so the store runs with ``synchronous=FULL``: every commit syncs the log.
+The file targets themselves are made durable by fsync, and recovery probes them rather than
+trusting the journal alone.
 """
 
 from __future__ import annotations
@@ -141,7 +145,9 @@ def _run_from_row(row: tuple[Any, ...]) -> RunRecord:
 class SqliteStore:
     """Ops store in ``<state_dir>/ops.sqlite``; locks are files in ``<state_dir>/locks``."""
 
-    def __init__(self, path: Path, lock_dir: Path) -> None:
+    def __init__(self, path: Path, lock_dir: Path, *, sync_commits: bool = False) -> None:
+        """``sync_commits``: every commit syncs the log (``synchronous=FULL``); otherwise
+        the caller's flushes make commits durable (``NORMAL``)."""
         self.path = path
         self.lock_dir = lock_dir
         self._lock_dir_ready = False
@@ -153,7 +159,7 @@ class SqliteStore:
                 self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
                 self._db.execute("PRAGMA busy_timeout=60000")
                 self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._db.executescript(_SCHEMA)
         except (sqlite3.Error, LockedError) as exc:
