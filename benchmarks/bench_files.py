@@ -223,10 +223,14 @@ def choose_base(requested: str | None) -> WorkDir:
 # --------------------------------------------------------------------------------------
 # a liftgate project in a folder
 # --------------------------------------------------------------------------------------
-def make_project(root: Path) -> Path:
+PROJECT_CONFIG = '[project]\nroots = ["."]\n'
+FILES_FLUSH_CONFIG = PROJECT_CONFIG + '\n[durability]\nflush = "files"\n'
+
+
+def make_project(root: Path, config: str = PROJECT_CONFIG) -> Path:
     for sub in ("staged", "live"):
         (root / sub).mkdir(parents=True)
-    (root / "liftgate.toml").write_text('[project]\nroots = ["."]\n', encoding="utf-8")
+    (root / "liftgate.toml").write_text(config, encoding="utf-8")
     return root
 
 
@@ -522,6 +526,7 @@ class SmallResult:
     liftgate: list[float] = field(default_factory=list)
     hand: list[float] = field(default_factory=list)
     evidence: list[float] = field(default_factory=list)  # hand loop + evidence folder
+    files: list[float] = field(default_factory=list)  # liftgate with flush = "files"
     project: Path = Path()
 
 
@@ -570,17 +575,31 @@ def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
         "made durable with the evidence by one syncfs"
     )
 
+    files_dir = make_project(root / "files-flush", FILES_FLUSH_CONFIG)
+    files_target = files_dir / "live" / "app.conf"
+    print(
+        f"  reference (not a goal): liftgate in {str(files_dir)!r}, whose liftgate.toml sets "
+        '[durability] flush = "files"\n'
+        "    (an fsync of each file and folder a run writes, the SQLite store syncing its log "
+        "at each commit, no syncfs)"
+    )
+
     staged = write_small_staged(project_dir / "staged", "small", count + 1, rng)
+    files_staged = [files_dir / "staged" / path.name for path in staged]  # the same bytes
+    for source, copy in zip(staged, files_staged, strict=True):
+        copy.write_bytes(source.read_bytes())
     project = Project.open(cwd=project_dir)
+    files_project = Project.open(cwd=files_dir)
     try:
         # untimed: the first promotion creates the target (and liftgate's state)
         lg_promote(project, staged[0], target)
+        lg_promote(files_project, files_staged[0], files_target)
         hand.promote(staged[0], hand_target, 0)
         with_evidence.promote(staged[0], ev_target, 0)
         os.sync()
         result = SmallResult(project=project_dir)
         block = max(1, count // 10)
-        order = ["liftgate", "hand", "evidence"]
+        order = ["liftgate", "hand", "evidence", "files"]
         for start in range(1, count + 1, block):
             items = range(start, min(start + block, count + 1))
             turn = (start // block) % len(order)
@@ -592,14 +611,17 @@ def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
                         lg_promote(project, staged[i], target)
                     elif side == "hand":
                         hand.promote(staged[i], hand_target, i)
+                    elif side == "files":
+                        lg_promote(files_project, files_staged[i], files_target)
                     else:
                         with_evidence.promote(staged[i], ev_target, i)
                     spent = time.perf_counter() - began
                     getattr(result, side).append(spent)
     finally:
         project.close()
-    if target.read_bytes() != hand_target.read_bytes():
-        raise BenchError("liftgate's target and the baseline's target ended up different")
+        files_project.close()
+    if not target.read_bytes() == hand_target.read_bytes() == files_target.read_bytes():
+        raise BenchError("liftgate's targets and the baseline's target ended up different")
     return result
 
 
@@ -857,6 +879,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  baseline: mean {ms(hand_mean)}, median {ms(median(small.hand))}")
         ev_mean = statistics.fmean(small.evidence)
         print(f"  reference (hand loop + evidence folder): mean {ms(ev_mean)}")
+        files_mean = statistics.fmean(small.files)
+        print(f'  reference (liftgate, flush = "files"): mean {ms(files_mean)}')
         print(f"  ratio of means {lg_mean / hand_mean:.2f}x (goal <= {GOAL})")
         print(
             f"  the evidence folder alone makes the hand loop {ev_mean / hand_mean:.2f}x; "
@@ -877,6 +901,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         rows.append(
             reference("small: API vs hand loop + evidence folder (reference)", lg_mean, ev_mean, ms)
+        )
+        rows.append(
+            reference(
+                'small: API with flush = "files" vs hand loop (reference)',
+                files_mean,
+                hand_mean,
+                ms,
+            )
         )
 
         print(
