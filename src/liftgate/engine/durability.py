@@ -12,7 +12,8 @@ says how they are flushed:
 * ``"files"``: an fsync of each named file, tree member and folder, and nothing else; the
   SQLite ops store syncs its own log at every commit (``synchronous=FULL``). For hosts where
   a busy database shares the file system with the state dir or the targets: a promotion
-  then never waits for the database's write-back.
+  then asks the kernel to write back only its own files, not everything the database left
+  dirty (the file system's journal may still commit other programs' metadata with them).
 
 Both modes make the same things durable at the same points; only the system calls differ.
 """
