@@ -12,12 +12,16 @@ Every figure is a ratio against a baseline measured in the same run, on the same
    the library API vs a hand-written loop with the same durability;
 3. the CLI's median latency for one small promotion, next to the start-up of the same
    interpreter (``python -c pass``) and the imports of the file commands
-   (``import liftgate.cli.filecmd, liftgate.files.api``).
+   (``import liftgate.cli.filecmd, liftgate.files.api``);
+4. small promotions while another process keeps rewriting a 512 MB file without syncing
+   (a busy database on the same disk): liftgate's default ``[durability] flush = "files"``,
+   ``flush = "filesystem"`` and the hand loop of 2., as references.
 
 Usage::
 
     python benchmarks/bench_files.py [--size-mb 200] [--count 1000] [--cli-count 30]
-                                     [--repeats 3] [--dir DIR] [--profile N] [--keep]
+                                     [--busy-count 20] [--repeats 3] [--dir DIR]
+                                     [--profile N] [--keep]
 
 It is a measurement, not a test: it exits 0 whether the goals pass or fail, and non-zero
 only when something errors.
@@ -56,7 +60,6 @@ from benchlib import (
     show,
     unescape_mount,
 )
-from liftgate.engine.fsops import sync_filesystem
 from liftgate.engine.project import Project
 from liftgate.files.api import promote
 
@@ -224,7 +227,7 @@ def choose_base(requested: str | None) -> WorkDir:
 # a liftgate project in a folder
 # --------------------------------------------------------------------------------------
 PROJECT_CONFIG = '[project]\nroots = ["."]\n'
-FILES_FLUSH_CONFIG = PROJECT_CONFIG + '\n[durability]\nflush = "files"\n'
+FILESYSTEM_FLUSH_CONFIG = PROJECT_CONFIG + '\n[durability]\nflush = "filesystem"\n'
 
 
 def make_project(root: Path, config: str = PROJECT_CONFIG) -> Path:
@@ -483,13 +486,10 @@ class HandPromoter:
         fd = os.open(self.history, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             write_all(fd, line + b"\n")
-            if self.evidence is None:
-                os.fsync(fd)
+            os.fsync(fd)
         finally:
             os.close(fd)
-        if self.evidence is not None:
-            sync_filesystem(self.history.parent)  # the line and the evidence: one syncfs
-        elif new:
+        if new:
             fsync_dir(self.history.parent)
         self.prev = hashlib.sha256(line).hexdigest()
 
@@ -519,6 +519,14 @@ class HandPromoter:
             finally:
                 os.close(fd)
             tmp.replace(folder / name)
+        for name in files:  # the bundle made durable: each file, its folder, the folder's entry
+            fd = os.open(folder / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(folder)
+        fsync_dir(self.evidence)
 
 
 @dataclass
@@ -526,7 +534,7 @@ class SmallResult:
     liftgate: list[float] = field(default_factory=list)
     hand: list[float] = field(default_factory=list)
     evidence: list[float] = field(default_factory=list)  # hand loop + evidence folder
-    files: list[float] = field(default_factory=list)  # liftgate with flush = "files"
+    filesystem: list[float] = field(default_factory=list)  # liftgate, flush = "filesystem"
     project: Path = Path()
 
 
@@ -571,35 +579,35 @@ def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
         "evidence folder the issue asks of every run\n"
         "    (mkdir evidence/<i>; run_id.txt, inputs.json, plan.json, guardrails.json, "
         "summary.md, final_status.json, MANIFEST.sha256,\n"
-        "    each temp + rename), the history line then written without its own fsync and "
-        "made durable with the evidence by one syncfs"
+        "    each temp + rename, then an fsync of each, of evidence/<i>/ and of evidence/), "
+        "as liftgate's default flush mode does"
     )
 
-    files_dir = make_project(root / "files-flush", FILES_FLUSH_CONFIG)
-    files_target = files_dir / "live" / "app.conf"
+    fs_dir = make_project(root / "filesystem-flush", FILESYSTEM_FLUSH_CONFIG)
+    fs_target = fs_dir / "live" / "app.conf"
     print(
-        f"  reference (not a goal): liftgate in {str(files_dir)!r}, whose liftgate.toml sets "
-        '[durability] flush = "files"\n'
-        "    (an fsync of each file and folder a run writes, the SQLite store syncing its log "
-        "at each commit, no syncfs)"
+        f"  reference (not a goal): liftgate in {str(fs_dir)!r}, whose liftgate.toml sets "
+        '[durability] flush = "filesystem"\n'
+        "    (one syncfs per flush point instead of the default fsync of each file and folder "
+        "a run writes)"
     )
 
     staged = write_small_staged(project_dir / "staged", "small", count + 1, rng)
-    files_staged = [files_dir / "staged" / path.name for path in staged]  # the same bytes
-    for source, copy in zip(staged, files_staged, strict=True):
+    fs_staged = [fs_dir / "staged" / path.name for path in staged]  # the same bytes
+    for source, copy in zip(staged, fs_staged, strict=True):
         copy.write_bytes(source.read_bytes())
     project = Project.open(cwd=project_dir)
-    files_project = Project.open(cwd=files_dir)
+    fs_project = Project.open(cwd=fs_dir)
     try:
         # untimed: the first promotion creates the target (and liftgate's state)
         lg_promote(project, staged[0], target)
-        lg_promote(files_project, files_staged[0], files_target)
+        lg_promote(fs_project, fs_staged[0], fs_target)
         hand.promote(staged[0], hand_target, 0)
         with_evidence.promote(staged[0], ev_target, 0)
         os.sync()
         result = SmallResult(project=project_dir)
         block = max(1, count // 10)
-        order = ["liftgate", "hand", "evidence", "files"]
+        order = ["liftgate", "hand", "evidence", "filesystem"]
         for start in range(1, count + 1, block):
             items = range(start, min(start + block, count + 1))
             turn = (start // block) % len(order)
@@ -611,16 +619,16 @@ def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
                         lg_promote(project, staged[i], target)
                     elif side == "hand":
                         hand.promote(staged[i], hand_target, i)
-                    elif side == "files":
-                        lg_promote(files_project, files_staged[i], files_target)
+                    elif side == "filesystem":
+                        lg_promote(fs_project, fs_staged[i], fs_target)
                     else:
                         with_evidence.promote(staged[i], ev_target, i)
                     spent = time.perf_counter() - began
                     getattr(result, side).append(spent)
     finally:
         project.close()
-        files_project.close()
-    if not target.read_bytes() == hand_target.read_bytes() == files_target.read_bytes():
+        fs_project.close()
+    if not target.read_bytes() == hand_target.read_bytes() == fs_target.read_bytes():
         raise BenchError("liftgate's targets and the baseline's target ended up different")
     return result
 
@@ -694,6 +702,114 @@ PHASES: list[tuple[str, str, str]] = [
 
 
 # --------------------------------------------------------------------------------------
+# 4. small promotions while another process keeps the disk busy
+# --------------------------------------------------------------------------------------
+# The other program on the host (a database, a log shipper): it rewrites a large file in
+# 4 MiB chunks, round and round, and never syncs, so the page cache always holds dirty data
+# of someone else's. It prints how many bytes it wrote when told to stop (SIGTERM).
+WRITER_SCRIPT = """\
+import os, signal, sys
+path, size = sys.argv[1], int(sys.argv[2])
+chunk = os.urandom(4 << 20)
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+written, offset, stop = 0, 0, False
+def halt(signum, frame):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, halt)
+print("ready", flush=True)
+while not stop:
+    written += os.pwrite(fd, chunk, offset)
+    offset = (offset + len(chunk)) % size
+os.close(fd)
+print(written, flush=True)
+"""
+
+
+@dataclass
+class BusyResult:
+    files: list[float] = field(default_factory=list)  # liftgate, default flush = "files"
+    filesystem: list[float] = field(default_factory=list)  # liftgate, flush = "filesystem"
+    hand: list[float] = field(default_factory=list)
+    written: int = 0  # bytes the writer wrote meanwhile
+    seconds: float = 0.0  # how long it ran
+
+
+def bench_busy(work: Path, count: int, rng: random.Random, size: int = 512 * MB) -> BusyResult:
+    root = work / "busy"
+    files_dir = make_project(root / "files-flush")
+    fs_dir = make_project(root / "filesystem-flush", FILESYSTEM_FLUSH_CONFIG)
+    hand_root = root / "baseline"
+    (hand_root / "live").mkdir(parents=True)
+    hand = HandPromoter(hand_root)
+    targets = {
+        "files": files_dir / "live" / "app.conf",
+        "filesystem": fs_dir / "live" / "app.conf",
+        "hand": hand_root / "live" / "app.conf",
+    }
+    staged = write_small_staged(files_dir / "staged", "busy", count + 1, rng)
+    fs_staged = [fs_dir / "staged" / path.name for path in staged]
+    for source, copy in zip(staged, fs_staged, strict=True):
+        copy.write_bytes(source.read_bytes())
+    writer_script = root / "writer.py"
+    writer_script.write_text(WRITER_SCRIPT, encoding="utf-8")
+    writer_argv = [sys.executable, str(writer_script), str(root / "busy.bin"), str(size)]
+    print(f"  the other writer: {show(writer_argv)}")
+    print(
+        f"    (rewrites a {size // MB} MB file in 4 MiB chunks, round and round, never syncing; "
+        "started before the timed promotions, stopped after)"
+    )
+    print(f'  liftgate, default flush = "files": promote(...) onto {targets["files"]}')
+    print(f'  liftgate, flush = "filesystem":  promote(...) onto {targets["filesystem"]}')
+    print(f"  baseline: the hand loop of [2] onto {targets['hand']}")
+    files_project = Project.open(cwd=files_dir)
+    fs_project = Project.open(cwd=fs_dir)
+    result = BusyResult()
+    writer: subprocess.Popen[str] | None = None
+    try:
+        lg_promote(files_project, staged[0], targets["files"])  # untimed: creates the targets
+        lg_promote(fs_project, fs_staged[0], targets["filesystem"])
+        hand.promote(staged[0], targets["hand"], 0)
+        os.sync()
+        writer = subprocess.Popen(writer_argv, stdout=subprocess.PIPE, text=True)
+        assert writer.stdout is not None
+        if writer.stdout.readline().strip() != "ready":
+            raise BenchError("the background writer did not start")
+        started = time.perf_counter()
+        time.sleep(2.0)  # let it fill the page cache with dirty pages first
+        block = max(1, count // 4)
+        order = ["files", "filesystem", "hand"]
+        for start in range(1, count + 1, block):
+            items = range(start, min(start + block, count + 1))
+            turn = (start // block) % len(order)
+            for side in order[turn:] + order[:turn]:
+                for i in items:
+                    began = time.perf_counter()
+                    if side == "files":
+                        lg_promote(files_project, staged[i], targets["files"])
+                    elif side == "filesystem":
+                        lg_promote(fs_project, fs_staged[i], targets["filesystem"])
+                    else:
+                        hand.promote(staged[i], targets["hand"], i)
+                    getattr(result, side).append(time.perf_counter() - began)
+        writer.terminate()
+        out, _ = writer.communicate(timeout=60)
+        result.seconds = time.perf_counter() - started
+        result.written = int(out.strip().splitlines()[-1])
+        writer = None
+    finally:
+        if writer is not None:
+            writer.kill()
+            writer.wait()
+        files_project.close()
+        fs_project.close()
+    contents = {target.read_bytes() for target in targets.values()}
+    if len(contents) != 1:
+        raise BenchError("the busy-disk targets ended up different")
+    return result
+
+
+# --------------------------------------------------------------------------------------
 # 3. CLI latency per small promotion, next to interpreter start-up
 # --------------------------------------------------------------------------------------
 @dataclass
@@ -757,6 +873,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--cli-count", type=int, default=30, help="small promotions through the CLI (default 30)"
     )
     parser.add_argument(
+        "--busy-count",
+        type=int,
+        default=20,
+        help="small promotions per side while another process writes (default 20)",
+    )
+    parser.add_argument(
         "--repeats",
         type=int,
         default=3,
@@ -777,7 +899,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--seed", type=int, default=1234, help="seed for the small file sizes")
     args = parser.parse_args(argv)
-    for name in ("size_mb", "count", "cli_count", "repeats"):
+    for name in ("size_mb", "count", "cli_count", "busy_count", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -790,7 +912,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_header("liftgate file promotion benchmark")
     print("work folder:")
     where = choose_base(args.dir)
-    need = size * (2 * args.repeats + 6) + 64 * MB
+    need = size * (2 * args.repeats + 6) + 576 * MB  # + the busy writer's 512 MB file
     free = shutil.disk_usage(where.base).free
     if free < need:
         raise BenchError(f"{where.base} has {free // MB} MB free; this run needs ~{need // MB} MB")
@@ -879,8 +1001,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  baseline: mean {ms(hand_mean)}, median {ms(median(small.hand))}")
         ev_mean = statistics.fmean(small.evidence)
         print(f"  reference (hand loop + evidence folder): mean {ms(ev_mean)}")
-        files_mean = statistics.fmean(small.files)
-        print(f'  reference (liftgate, flush = "files"): mean {ms(files_mean)}')
+        fs_mean = statistics.fmean(small.filesystem)
+        print(f'  reference (liftgate, flush = "filesystem"): mean {ms(fs_mean)}')
         print(f"  ratio of means {lg_mean / hand_mean:.2f}x (goal <= {GOAL})")
         print(
             f"  the evidence folder alone makes the hand loop {ev_mean / hand_mean:.2f}x; "
@@ -904,8 +1026,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         rows.append(
             reference(
-                'small: API with flush = "files" vs hand loop (reference)',
-                files_mean,
+                'small: API with flush = "filesystem" vs hand loop (reference)',
+                fs_mean,
                 hand_mean,
                 ms,
             )
@@ -954,6 +1076,46 @@ def main(argv: Sequence[str] | None = None) -> int:
                 floor,
                 median(large.repeated_cp),
                 secs,
+            )
+        )
+
+        print(
+            f"\n[4] {args.busy_count} small promotions per side while another process keeps "
+            "writing (blocks of "
+            f"{max(1, args.busy_count // 4)}, rotating; means)"
+        )
+        busy = bench_busy(work, args.busy_count, rng)
+        b_files, b_fs = statistics.fmean(busy.files), statistics.fmean(busy.filesystem)
+        b_hand = statistics.fmean(busy.hand)
+        print(
+            f"  the other writer wrote {busy.written // MB} MB in {secs(busy.seconds)} "
+            f"({busy.written / MB / busy.seconds:.0f} MB/s, never synced)"
+        )
+        print(
+            f'  liftgate, flush = "files":      mean {ms(b_files)}, median '
+            f"{ms(median(busy.files))}, max {ms(max(busy.files))}"
+        )
+        print(
+            f'  liftgate, flush = "filesystem": mean {ms(b_fs)}, median '
+            f"{ms(median(busy.filesystem))}, max {ms(max(busy.filesystem))}"
+        )
+        print(
+            f"  hand loop:                      mean {ms(b_hand)}, median "
+            f"{ms(median(busy.hand))}, max {ms(max(busy.hand))}"
+        )
+        rows.append(
+            reference(
+                'busy disk: API, flush = "files" vs hand loop (reference)', b_files, b_hand, ms
+            )
+        )
+        rows.append(
+            reference(
+                'busy disk: API, flush = "filesystem" vs hand loop (reference)', b_fs, b_hand, ms
+            )
+        )
+        rows.append(
+            reference(
+                'busy disk: flush = "filesystem" vs flush = "files" (reference)', b_fs, b_files, ms
             )
         )
 

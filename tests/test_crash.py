@@ -436,7 +436,7 @@ def test_failpoint_then_recover(
         raise error
 
 
-FILES_MODE = CONFIG + '\n[durability]\nflush = "files"\n'
+FILESYSTEM_MODE = CONFIG + '\n[durability]\nflush = "filesystem"\n'
 
 
 @pytest.mark.parametrize(
@@ -449,13 +449,13 @@ FILES_MODE = CONFIG + '\n[durability]\nflush = "files"\n'
         ("rollback", "dir", "commit.before"),
     ],
 )
-def test_failpoint_then_recover_with_per_file_flushes(
+def test_failpoint_then_recover_with_filesystem_flushes(
     tmp_path: Path, action: str, kind: Kind, point: str
 ) -> None:
-    """The same crash and recovery with ``[durability] flush = "files"`` (an fsync per
-    write, the SQLite store syncing its own log): around the switch, and before the
-    history line."""
-    failpoint_case(tmp_path, action, kind, point, FILES_MODE)
+    """The same crash and recovery with ``[durability] flush = "filesystem"`` (one syncfs
+    per flush point, the SQLite store leaving its log to it; the matrix above runs the
+    default per-file mode): around the switch, and before the history line."""
+    failpoint_case(tmp_path, action, kind, point, FILESYSTEM_MODE)
 
 
 # ---------------------------------------------------------------------------------------

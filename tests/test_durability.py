@@ -21,12 +21,15 @@ import pytest
 
 from support.tree import cli_json, run_cli, snapshot
 
-FILES_MODE = '[project]\nroots = ["."]\n\n[durability]\nflush = "files"\n'
 DEFAULT_MODE = '[project]\nroots = ["."]\n'
+FILES_MODE = DEFAULT_MODE + '\n[durability]\nflush = "files"\n'
+FILESYSTEM_MODE = DEFAULT_MODE + '\n[durability]\nflush = "filesystem"\n'
 TRACED = "syncfs,fsync,fdatasync,rename,renameat,renameat2"
+MANY = 300  # files in one folder of a promoted tree
 # "1234  fsync(7</a/b>) = 0" or "1234  rename("a", "b") = 0"
 _LINE = re.compile(r"^\d+\s+(?P<call>\w+)\((?P<args>.*)\)\s+=\s+(?P<ret>-?\d+)")
 _FD_PATH = re.compile(r"^\d+<(?P<path>[^>]*)>")
+_RESUMED = re.compile(r"^\d+\s+<\.\.\. \w+ resumed>(?P<rest>.*)$")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def traced(project: Path, args: list[str], out: Path) -> tuple[dict[str, object]
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     result = json.loads(proc.stdout)
     calls: list[Call] = []
-    for line in out.read_text(encoding="utf-8").splitlines():
+    for line in _whole_calls(out.read_text(encoding="utf-8").splitlines()):
         match = _LINE.match(line)
         if match is None or match["ret"] != "0":
             continue
@@ -80,6 +83,23 @@ def traced(project: Path, args: list[str], out: Path) -> tuple[dict[str, object]
             fd = _FD_PATH.match(argtext)
             calls.append(Call(name, fd["path"] if fd else argtext))
     return result, calls
+
+
+def _whole_calls(lines: list[str]) -> list[str]:
+    """strace's lines with each call interrupted by another thread's joined up again:
+    "7  fsync(5</a> <unfinished ...>" + "7  <... fsync resumed>) = 0", placed where it
+    returned."""
+    pending: dict[str, str] = {}
+    whole: list[str] = []
+    for line in lines:
+        pid = line.split(maxsplit=1)[0] if line.strip() else ""
+        if line.endswith("<unfinished ...>"):
+            pending[pid] = line[: -len("<unfinished ...>")].rstrip()
+        elif (resumed := _RESUMED.match(line)) is not None and pid in pending:
+            whole.append(pending.pop(pid) + resumed["rest"])
+        else:
+            whole.append(line)
+    return whole
 
 
 def make_project(tmp_path: Path, config: str) -> Path:
@@ -118,8 +138,12 @@ def promote_twice(project: Path, tmp_path: Path) -> tuple[dict[str, object], lis
     )
 
 
-def test_files_mode_fsyncs_each_write_before_the_switch_and_never_syncfs(tmp_path: Path) -> None:
-    project = make_project(tmp_path, FILES_MODE)
+@pytest.mark.parametrize("config", [DEFAULT_MODE, FILES_MODE], ids=["default", "explicit"])
+def test_files_mode_fsyncs_each_write_before_the_switch_and_never_syncfs(
+    tmp_path: Path, config: str
+) -> None:
+    """``flush = "files"`` is the default: a config without ``[durability]`` behaves the same."""
+    project = make_project(tmp_path, config)
     result, calls = promote_twice(project, tmp_path)
     assert result["status"] == "OK", result
     state = project / ".liftgate"
@@ -148,8 +172,8 @@ def test_files_mode_fsyncs_each_write_before_the_switch_and_never_syncfs(tmp_pat
     assert target.read_text(encoding="utf-8") == "listen = 9090\n"
 
 
-def test_default_mode_flushes_with_syncfs_before_and_after_the_switch(tmp_path: Path) -> None:
-    project = make_project(tmp_path, DEFAULT_MODE)
+def test_filesystem_mode_flushes_with_syncfs_before_and_after_the_switch(tmp_path: Path) -> None:
+    project = make_project(tmp_path, FILESYSTEM_MODE)
     result, calls = promote_twice(project, tmp_path)
     assert result["status"] == "OK", result
     switch = switch_of(calls, project / "live" / "app.conf")
@@ -160,12 +184,15 @@ def test_default_mode_flushes_with_syncfs_before_and_after_the_switch(tmp_path: 
 
 
 def test_files_mode_folder_promotion_is_fsynced_before_the_exchange(tmp_path: Path) -> None:
-    project = make_project(tmp_path, FILES_MODE)
+    project = make_project(tmp_path, DEFAULT_MODE)
     for version in ("a", "b"):
         folder = project / "staged" / f"site-{version}"
         (folder / "css").mkdir(parents=True)
         (folder / "index.html").write_text(f"<h1>{version}</h1>\n", encoding="utf-8")
         (folder / "css" / "site.css").write_text(f"/* {version} */\n", encoding="utf-8")
+        (folder / "img").mkdir()
+        for n in range(MANY):  # more files than one batch of fsync_many
+            (folder / "img" / f"{n:03d}.svg").write_text(f"<svg>{version}{n}</svg>", "utf-8")
     code, first_run = cli_json(["promote", "staged/site-a", "--target", "live/site"], project)
     assert code == 0, first_run
     result, calls = traced(
@@ -180,9 +207,10 @@ def test_files_mode_folder_promotion_is_fsynced_before_the_exchange(tmp_path: Pa
         if c.name == "renameat2" and str(target) in (c.path, c.source)
     )
     temp = calls[switch].source if calls[switch].path == str(target) else calls[switch].path
-    for inner in ("index.html", "css/site.css", "css", ""):
-        path = str(Path(temp) / inner) if inner else temp
-        assert first(calls, "fsync", path) < switch, path
+    inner = ["index.html", "css/site.css", "css", "img", *(f"img/{n:03d}.svg" for n in range(MANY))]
+    for name in inner:
+        assert first(calls, "fsync", str(Path(temp) / name)) < switch, name
+    assert first(calls, "fsync", temp) < switch
     assert first(calls[switch + 1 :], "fsync", str(target.parent)) >= 0
     assert (target / "index.html").read_text(encoding="utf-8") == "<h1>b</h1>\n"
 

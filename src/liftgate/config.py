@@ -14,7 +14,7 @@ Example::
     ops_dsn = "host=/run/postgresql dbname=liftgate"   # optional: share state between hosts
 
     [durability]
-    flush = "files"   # fsync each write, not syncfs (a busy database on the same disk)
+    flush = "filesystem"   # one syncfs per flush point, for a disk liftgate has to itself
 
     [[files.verify]]
     glob = "docs/**.md"
@@ -150,11 +150,11 @@ class VerifyRule(NamedTuple):
 
 
 class DurabilitySettings(NamedTuple):
-    """``[durability]``: ``flush`` is ``"filesystem"`` (one syncfs per file system, the
-    default) or ``"files"`` (an fsync per written file and folder); see
+    """``[durability]``: ``flush`` is ``"files"`` (an fsync per written file and folder, the
+    default) or ``"filesystem"`` (one syncfs per file system); see
     ``liftgate.engine.durability``."""
 
-    flush: str = "filesystem"
+    flush: str = "files"
 
 
 class FilesSettings(NamedTuple):
@@ -243,7 +243,7 @@ def _odoo_sections(raw: Mapping[str, object]) -> OdooSections | None:
 
 
 _FILE_SECTIONS = ("project", "store", "durability", "files", "redaction", "artifacts", "skills")
-FLUSH_MODES = ("filesystem", "files")  # [durability] flush; see liftgate.engine.durability
+FLUSH_MODES = ("files", "filesystem")  # [durability] flush, the default first
 
 
 def parse_settings(raw: Mapping[str, object]) -> Settings:
@@ -261,9 +261,9 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     rules = files.get("verify", [])
     if not isinstance(rules, list):
         raise _invalid("files.verify", "must be an array of tables ([[files.verify]])")
-    flush = _str(section("durability", "flush"), "flush", "durability", "filesystem")
+    flush = _str(section("durability", "flush"), "flush", "durability", FLUSH_MODES[0])
     if flush not in FLUSH_MODES:
-        raise _invalid("durability.flush", f'must be "filesystem" or "files", not {flush[:40]!r}')
+        raise _invalid("durability.flush", f'must be "files" or "filesystem", not {flush[:40]!r}')
     patterns = _strs(section("redaction", "patterns"), "patterns", "redaction", ())
     for n, pattern in enumerate(patterns):
         try:

@@ -5,27 +5,28 @@ a file or folder made, renamed or linked in them) and ``trees`` (folders whose e
 and subfolder is new, such as an evidence bundle). ``[durability] flush`` in liftgate.toml
 says how they are flushed:
 
-* ``"filesystem"`` (the default): one ``syncfs(2)`` per file system that holds one of
-  them, the ops store's folder included (the SQLite store leaves its own flushing to it).
-  One journal commit for everything, the cheapest way on a quiet disk; but syncfs also
-  writes back, and waits for, whatever other programs left dirty on that file system.
-* ``"files"``: an fsync of each named file, tree member and folder, and nothing else; the
-  SQLite ops store syncs its own log at every commit (``synchronous=FULL``). For hosts where
-  a busy database shares the file system with the state dir or the targets: a promotion
-  then asks the kernel to write back only its own files, not everything the database left
-  dirty (the file system's journal may still commit other programs' metadata with them).
+* ``"files"`` (the default): an fsync of each named file, tree member and folder, and
+  nothing else; the SQLite ops store syncs its own log at every commit
+  (``synchronous=FULL``). A promotion asks the kernel to write back only its own files
+  (the file system's journal may still commit other programs' metadata with them).
+* ``"filesystem"``: one ``syncfs(2)`` per file system that holds one of them, the ops
+  store's folder included (the SQLite store then leaves its own flushing to it). One
+  journal commit for everything: cheaper on a disk liftgate has to itself. But syncfs also
+  writes back, and waits for, whatever other programs left dirty on that file system: on a
+  host where a busy database shares the disk, every flush point waits for the database's
+  write-back (``benchmarks/bench_files.py`` section [4] times both modes with another
+  process writing).
 
 Both modes make the same things durable at the same points; only the system calls differ.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from liftgate.config import FLUSH_MODES
-from liftgate.engine.fsops import fsync_dir, fsync_file, fsync_tree, sync_filesystems
+from liftgate.engine.fsops import fsync_many, sync_filesystems, tree_members
 
 __all__ = ["Durability"]
 
@@ -33,7 +34,7 @@ __all__ = ["Durability"]
 class Durability:
     """The flush mode of a project, and the one place liftgate's flushes go through."""
 
-    def __init__(self, mode: str = "filesystem", store_dir: Path | None = None) -> None:
+    def __init__(self, mode: str = FLUSH_MODES[0], store_dir: Path | None = None) -> None:
         if mode not in FLUSH_MODES:
             raise ValueError(f"unknown flush mode {mode!r} (known: {', '.join(FLUSH_MODES)})")
         self.mode = mode
@@ -62,9 +63,10 @@ class Durability:
                 paths.append(self.store_dir)
             sync_filesystems(paths)
             return
-        for path in files:
-            fsync_file(path)
+        names: list[Path | str] = list(files)
+        tree_folders: list[str] = []
         for tree in trees:
-            fsync_tree(Path(tree))
-        for folder in dict.fromkeys(os.fspath(f) for f in folders):
-            fsync_dir(Path(folder))
+            members, below = tree_members(Path(tree))
+            names.extend(members)
+            tree_folders.extend(below)
+        fsync_many(names, [*tree_folders, *folders])

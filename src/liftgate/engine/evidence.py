@@ -153,9 +153,9 @@ class EvidenceBundle:
     def seal(self, *, sync: bool = True) -> Path:
         """Write MANIFEST.sha256 over every file, then make the whole folder durable.
 
-        With the default ``[durability] flush``, the files, the manifest and the folder
-        entries are flushed together with one ``syncfs`` of the file system that holds
-        them: one journal commit instead of an fsync per file and folder. ``sync=False``:
+        The files, the manifest and the folder entries are flushed by one
+        ``Durability.flush`` (``[durability] flush``: an fsync of each, their write-back
+        started together, by default; one ``syncfs`` with ``"filesystem"``). ``sync=False``:
         the caller flushes the folder itself (together with what it writes next), before
         it reports the run's end.
 

@@ -165,10 +165,10 @@ class History:
         """Append ``entry`` (redacted) and make it durable; returns the line as written.
 
         ``also_sync``: new folders written just before (a run's evidence) that must be
-        durable with the line: the line and they are flushed together (with the default
-        ``[durability] flush``, one ``syncfs`` per file system instead of an fsync of the
-        line alone). Either way the line is durable before the ops store records the new
-        head.
+        durable with the line: the line and they are flushed by one ``Durability.flush``
+        (their write-back started together with the default ``[durability] flush``; one
+        ``syncfs`` per file system with ``"filesystem"``). Either way the line is durable
+        before the ops store records the new head.
         """
         with self._locked():
             known = self._appended

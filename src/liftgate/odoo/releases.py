@@ -62,8 +62,8 @@ class Releases:
     ) -> bool:
         """Make release ``sha`` exist; ``export(folder)`` writes its tree. True if made now.
 
-        The exported tree is flushed as ``durability`` says (one syncfs by default, not an
-        fsync per file of the release) before the marker is written."""
+        The exported tree is flushed as ``durability`` says (its files' write-back started
+        together, then fsynced, by default; or one syncfs) before the marker is written."""
         final = self.path(sha)
         if self.complete(sha):
             return False

@@ -1,12 +1,12 @@
 """SQLite ops store: one file in the state dir, file locks beside it.
 
-The database runs in WAL mode with ``synchronous=NORMAL``: a committed write survives the
-death of the process (SIGKILL), which is what recovery needs, and the log reaches the disk
-with the run's next flush (one ``syncfs`` of the state dir's file system; see
-``liftgate.engine.durability``). With ``[durability] flush = "files"`` no flush covers the
-whole file system, so the store runs with ``synchronous=FULL``: every commit syncs the log.
-The file targets themselves are made durable by fsync, and recovery probes them rather than
-trusting the journal alone.
+The database runs in WAL mode. With ``[durability] flush = "files"`` (the default) it runs
+with ``synchronous=FULL``: every commit syncs the log, so a journal entry is durable when its
+commit returns. With ``flush = "filesystem"`` it runs with ``synchronous=NORMAL``: a
+committed write survives the death of the process (SIGKILL), which is what recovery needs,
+and the log reaches the disk with the run's next flush (one ``syncfs`` of the state dir's
+file system; see ``liftgate.engine.durability``). The file targets themselves are made
+durable by fsync, and recovery probes them rather than trusting the journal alone.
 """
 
 from __future__ import annotations
