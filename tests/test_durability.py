@@ -236,3 +236,45 @@ def test_a_bad_durability_setting_is_refused_and_changes_nothing(
     assert problem in message and "Traceback" not in message, message
     assert len(message.splitlines()) == 1, message
     assert snapshot(project) == before
+
+
+def test_recover_fsyncs_the_whole_evidence_folder_of_a_run_another_process_began(
+    tmp_path: Path,
+) -> None:
+    """A run killed just after its switch is completed by ``liftgate recover``, a process
+    that did not write the bundle's first files: it flushes every file of the bundle, not
+    only the ones it wrote itself."""
+    project = make_project(tmp_path, DEFAULT_MODE)
+    (project / "staged" / "one.conf").write_text("listen = 1\n", encoding="utf-8")
+    (project / "staged" / "two.conf").write_text("listen = 2\n", encoding="utf-8")
+    code, first_run = cli_json(["promote", "staged/one.conf", "--target", "live/app.conf"], project)
+    assert code == 0, first_run
+    env = {**os.environ, "LIFTGATE_FAILPOINTS": "promote.commit.after"}
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "liftgate",
+            "promote",
+            "staged/two.conf",
+            "--target",
+            "live/app.conf",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert killed.returncode < 0, (killed.returncode, killed.stdout, killed.stderr)
+    runs = sorted((project / ".liftgate" / "evidence").iterdir())
+    evidence = runs[-1]
+    assert not (evidence / "MANIFEST.sha256").exists()
+    _, calls = traced(project, ["recover"], tmp_path / "trace.txt")
+    assert [c for c in calls if c.name == "syncfs"] == [], calls
+    flushed = {c.path for c in calls if c.name == "fsync"}
+    for name in ("run_id.txt", "inputs.json", "plan.json", "final_status.json", "MANIFEST.sha256"):
+        assert str(evidence / name) in flushed, name
+    assert str(evidence) in flushed and str(evidence.parent) in flushed
+    assert (project / "live" / "app.conf").read_text(encoding="utf-8") == "listen = 2\n"

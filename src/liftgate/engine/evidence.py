@@ -17,6 +17,7 @@ from typing import Any
 
 from liftgate.engine.digest import sha256_file
 from liftgate.engine.durability import Durability
+from liftgate.engine.fsops import tree_members
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
 
@@ -57,6 +58,11 @@ class EvidenceBundle:
         self.durability = durability
         self.summary_name = summary_name
         self._digests: dict[str, str] = {}  # files written by this process: name -> sha256
+        # what this process wrote since the bundle was last flushed (``unflushed``); until
+        # this process made the folder or flushed all of it, that is not everything
+        self._known = False
+        self._dirty_files: set[Path] = set()
+        self._dirty_folders: set[Path] = set()
 
     def create(self) -> None:
         try:
@@ -64,9 +70,14 @@ class EvidenceBundle:
         except FileNotFoundError:  # the first run: the evidence root does not exist yet
             self.dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.dir.mkdir(mode=0o700, exist_ok=True)
+            self._known = True
+            self._dirty_folders.update((self.dir, self.dir.parent, self.dir.parent.parent))
         except FileExistsError:
             if not self.dir.is_dir():
                 raise
+        else:
+            self._known = True
+            self._dirty_folders.update((self.dir, self.dir.parent))
         self.write_text("run_id.txt", self.run_id + "\n", atomic=False)
 
     def write_text(self, name: str, text: str, *, atomic: bool = True) -> Path:
@@ -95,8 +106,11 @@ class EvidenceBundle:
         if "/" in name:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = path.relative_to(self.dir).as_posix()
+            self._dirty_folders.update(p for p in path.parents if p.is_relative_to(self.dir))
         else:
             key = name
+        self._dirty_files.add(path)
+        self._dirty_folders.add(path.parent)
         if not atomic:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -146,9 +160,27 @@ class EvidenceBundle:
         # the order of the sorted Paths: by path components
         return sorted(found, key=lambda n: n.split("/"))
 
+    def unflushed(self) -> tuple[list[Path], list[Path]]:
+        """The files and folders (deepest first) a flush must cover to make the bundle
+        durable: what this process wrote since the last ``flushed()``, or, in a bundle this
+        process did not make (a resumed run), every file and folder of it and its entry."""
+        if not self._known:
+            names, below = tree_members(self.dir)
+            return [Path(f) for f in names], [*(Path(f) for f in below), self.dir.parent]
+        deepest_first = sorted(self._dirty_folders, key=lambda p: len(p.parts), reverse=True)
+        return sorted(self._dirty_files), deepest_first
+
+    def flushed(self) -> None:
+        """The caller has just flushed everything ``unflushed()`` returned."""
+        self._known = True
+        self._dirty_files.clear()
+        self._dirty_folders.clear()
+
     def flush(self) -> None:
         """Make the folder durable: its files, its subfolders and its own entry."""
-        self.durability.flush(trees=[self.dir], folders=[self.dir.parent])
+        files, folders = self.unflushed()
+        self.durability.flush(files=files, folders=folders)
+        self.flushed()
 
     def seal(self, *, sync: bool = True) -> Path:
         """Write MANIFEST.sha256 over every file, then make the whole folder durable.

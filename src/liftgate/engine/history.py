@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -161,11 +161,18 @@ class History:
             hint="run liftgate history verify to see what changed",
         )
 
-    def append(self, entry: dict[str, Any], *, also_sync: Iterable[Path] = ()) -> dict[str, Any]:
+    def append(
+        self,
+        entry: dict[str, Any],
+        *,
+        also_files: Sequence[Path] = (),
+        also_folders: Sequence[Path] = (),
+    ) -> dict[str, Any]:
         """Append ``entry`` (redacted) and make it durable; returns the line as written.
 
-        ``also_sync``: new folders written just before (a run's evidence) that must be
-        durable with the line: the line and they are flushed by one ``Durability.flush``
+        ``also_files``, ``also_folders``: what was written just before (a run's evidence)
+        and must be durable with the line: the line and they are flushed by one
+        ``Durability.flush``
         (their write-back started together with the default ``[durability] flush``; one
         ``syncfs`` per file system with ``"filesystem"``). Either way the line is durable
         before the ops store records the new head.
@@ -191,20 +198,15 @@ class History:
                 written = os.write(fd, line + b"\n")
                 if written != len(line) + 1:
                     raise OSError(f"short write to {self.path} ({written} of {len(line) + 1})")
-                if not also_sync:
+                if not (also_files or also_folders):
                     os.fsync(fd)
                 after = file_identity(os.fstat(fd))
             finally:
                 os.close(fd)
-            if also_sync:
-                trees = list(also_sync)
+            if also_files or also_folders:
                 self.durability.flush(
-                    files=[self.path],
-                    trees=trees,
-                    folders=[
-                        *(tree.parent for tree in trees),
-                        *([self.path.parent] if new_file else []),
-                    ],
+                    files=[self.path, *also_files],
+                    folders=[*also_folders, *([self.path.parent] if new_file else [])],
                 )
             elif new_file:
                 fsync_dir(self.path.parent)

@@ -333,7 +333,9 @@ class Run:
                 if recovering and log.find(run_id=self.run_id, action=history.get("action")):
                     self.evidence.flush()
                 else:
-                    log.append(history, also_sync=[self.evidence.dir])
+                    files, folders = self.evidence.unflushed()
+                    log.append(history, also_files=files, also_folders=folders)
+                    self.evidence.flushed()
         failpoint(f"{self.action}.finish.sealed")
         # the pending journal entries and the run's end: one transaction
         pending, self._pending = self._pending, []
