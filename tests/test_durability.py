@@ -268,8 +268,11 @@ def test_recover_fsyncs_the_whole_evidence_folder_of_a_run_another_process_began
         env=env,
     )
     assert killed.returncode < 0, (killed.returncode, killed.stdout, killed.stderr)
-    runs = sorted((project / ".liftgate" / "evidence").iterdir())
-    evidence = runs[-1]
+    runs = [
+        r for r in (project / ".liftgate" / "evidence").iterdir() if r.name != first_run["run_id"]
+    ]
+    assert len(runs) == 1, runs  # run ids sort by second only: pick the killed run by name
+    evidence = runs[0]
     assert not (evidence / "MANIFEST.sha256").exists()
     _, calls = traced(project, ["recover"], tmp_path / "trace.txt")
     assert [c for c in calls if c.name == "syncfs"] == [], calls
