@@ -553,6 +553,33 @@ def lg_promote(project: Project, staged: Path, target: Path) -> None:
         raise BenchError(f"liftgate promote {staged} -> {target}: {result.status} {result.message}")
 
 
+def copy_staged(staged: list[Path], folder: Path) -> list[Path]:
+    """The same staged files, byte for byte, in ``folder`` (a second project's)."""
+    copies = [folder / path.name for path in staged]
+    for source, copy in zip(staged, copies, strict=True):
+        copy.write_bytes(source.read_bytes())
+    return copies
+
+
+def time_rotating(
+    count: int, block: int, sides: dict[str, Callable[[int], object]]
+) -> dict[str, list[float]]:
+    """Seconds of each call ``sides[name](i)`` for i in 1..count, in blocks of ``block``
+    items per side; the side that goes first rotates from block to block, so drift in the
+    machine hits every side alike."""
+    order = list(sides)
+    spent: dict[str, list[float]] = {name: [] for name in order}
+    for start in range(1, count + 1, block):
+        items = range(start, min(start + block, count + 1))
+        turn = (start // block) % len(order)
+        for name in order[turn:] + order[:turn]:
+            for i in items:
+                began = time.perf_counter()
+                sides[name](i)
+                spent[name].append(time.perf_counter() - began)
+    return spent
+
+
 def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
     root = work / "small"
     project_dir = make_project(root / "project")
@@ -593,9 +620,7 @@ def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
     )
 
     staged = write_small_staged(project_dir / "staged", "small", count + 1, rng)
-    fs_staged = [fs_dir / "staged" / path.name for path in staged]  # the same bytes
-    for source, copy in zip(staged, fs_staged, strict=True):
-        copy.write_bytes(source.read_bytes())
+    fs_staged = copy_staged(staged, fs_dir / "staged")
     project = Project.open(cwd=project_dir)
     fs_project = Project.open(cwd=fs_dir)
     try:
@@ -605,26 +630,17 @@ def bench_small(work: Path, count: int, rng: random.Random) -> SmallResult:
         hand.promote(staged[0], hand_target, 0)
         with_evidence.promote(staged[0], ev_target, 0)
         os.sync()
-        result = SmallResult(project=project_dir)
-        block = max(1, count // 10)
-        order = ["liftgate", "hand", "evidence", "filesystem"]
-        for start in range(1, count + 1, block):
-            items = range(start, min(start + block, count + 1))
-            turn = (start // block) % len(order)
-            sides = order[turn:] + order[:turn]  # blocks rotate, so drift hits every side
-            for side in sides:
-                for i in items:
-                    began = time.perf_counter()
-                    if side == "liftgate":
-                        lg_promote(project, staged[i], target)
-                    elif side == "hand":
-                        hand.promote(staged[i], hand_target, i)
-                    elif side == "filesystem":
-                        lg_promote(fs_project, fs_staged[i], fs_target)
-                    else:
-                        with_evidence.promote(staged[i], ev_target, i)
-                    spent = time.perf_counter() - began
-                    getattr(result, side).append(spent)
+        spent = time_rotating(
+            count,
+            max(1, count // 10),
+            {
+                "liftgate": lambda i: lg_promote(project, staged[i], target),
+                "hand": lambda i: hand.promote(staged[i], hand_target, i),
+                "evidence": lambda i: with_evidence.promote(staged[i], ev_target, i),
+                "filesystem": lambda i: lg_promote(fs_project, fs_staged[i], fs_target),
+            },
+        )
+        result = SmallResult(**spent, project=project_dir)
     finally:
         project.close()
         fs_project.close()
@@ -748,9 +764,7 @@ def bench_busy(work: Path, count: int, rng: random.Random, size: int = 512 * MB)
         "hand": hand_root / "live" / "app.conf",
     }
     staged = write_small_staged(files_dir / "staged", "busy", count + 1, rng)
-    fs_staged = [fs_dir / "staged" / path.name for path in staged]
-    for source, copy in zip(staged, fs_staged, strict=True):
-        copy.write_bytes(source.read_bytes())
+    fs_staged = copy_staged(staged, fs_dir / "staged")
     writer_script = root / "writer.py"
     writer_script.write_text(WRITER_SCRIPT, encoding="utf-8")
     writer_argv = [sys.executable, str(writer_script), str(root / "busy.bin"), str(size)]
@@ -764,7 +778,6 @@ def bench_busy(work: Path, count: int, rng: random.Random, size: int = 512 * MB)
     print(f"  baseline: the hand loop of [2] onto {targets['hand']}")
     files_project = Project.open(cwd=files_dir)
     fs_project = Project.open(cwd=fs_dir)
-    result = BusyResult()
     writer: subprocess.Popen[str] | None = None
     try:
         lg_promote(files_project, staged[0], targets["files"])  # untimed: creates the targets
@@ -777,25 +790,22 @@ def bench_busy(work: Path, count: int, rng: random.Random, size: int = 512 * MB)
             raise BenchError("the background writer did not start")
         started = time.perf_counter()
         time.sleep(2.0)  # let it fill the page cache with dirty pages first
-        block = max(1, count // 4)
-        order = ["files", "filesystem", "hand"]
-        for start in range(1, count + 1, block):
-            items = range(start, min(start + block, count + 1))
-            turn = (start // block) % len(order)
-            for side in order[turn:] + order[:turn]:
-                for i in items:
-                    began = time.perf_counter()
-                    if side == "files":
-                        lg_promote(files_project, staged[i], targets["files"])
-                    elif side == "filesystem":
-                        lg_promote(fs_project, fs_staged[i], targets["filesystem"])
-                    else:
-                        hand.promote(staged[i], targets["hand"], i)
-                    getattr(result, side).append(time.perf_counter() - began)
+        spent = time_rotating(
+            count,
+            max(1, count // 4),
+            {
+                "files": lambda i: lg_promote(files_project, staged[i], targets["files"]),
+                "filesystem": lambda i: lg_promote(fs_project, fs_staged[i], targets["filesystem"]),
+                "hand": lambda i: hand.promote(staged[i], targets["hand"], i),
+            },
+        )
         writer.terminate()
         out, _ = writer.communicate(timeout=60)
-        result.seconds = time.perf_counter() - started
-        result.written = int(out.strip().splitlines()[-1])
+        result = BusyResult(
+            **spent,
+            written=int(out.strip().splitlines()[-1]),
+            seconds=time.perf_counter() - started,
+        )
         writer = None
     finally:
         if writer is not None:
@@ -1091,18 +1101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  the other writer wrote {busy.written // MB} MB in {secs(busy.seconds)} "
             f"({busy.written / MB / busy.seconds:.0f} MB/s, never synced)"
         )
-        print(
-            f'  liftgate, flush = "files":      mean {ms(b_files)}, median '
-            f"{ms(median(busy.files))}, max {ms(max(busy.files))}"
-        )
-        print(
-            f'  liftgate, flush = "filesystem": mean {ms(b_fs)}, median '
-            f"{ms(median(busy.filesystem))}, max {ms(max(busy.filesystem))}"
-        )
-        print(
-            f"  hand loop:                      mean {ms(b_hand)}, median "
-            f"{ms(median(busy.hand))}, max {ms(max(busy.hand))}"
-        )
+        for label, times in (
+            ('liftgate, flush = "files":', busy.files),
+            ('liftgate, flush = "filesystem":', busy.filesystem),
+            ("hand loop:", busy.hand),
+        ):
+            print(
+                f"  {label:<31} mean {ms(statistics.fmean(times))}, median "
+                f"{ms(median(times))}, max {ms(max(times))}"
+            )
         rows.append(
             reference(
                 'busy disk: API, flush = "files" vs hand loop (reference)', b_files, b_hand, ms

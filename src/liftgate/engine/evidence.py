@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,8 @@ class EvidenceBundle:
         self.durability = durability
         self.summary_name = summary_name
         self._digests: dict[str, str] = {}  # files written by this process: name -> sha256
-        # what this process wrote since the bundle was last flushed (``unflushed``); until
-        # this process made the folder or flushed all of it, that is not everything
+        # what this process wrote since the bundle was last flushed; until this process
+        # made the folder or flushed all of it, that is not everything (see ``flush``)
         self._known = False
         self._dirty_files: set[Path] = set()
         self._dirty_folders: set[Path] = set()
@@ -160,27 +161,24 @@ class EvidenceBundle:
         # the order of the sorted Paths: by path components
         return sorted(found, key=lambda n: n.split("/"))
 
-    def unflushed(self) -> tuple[list[Path], list[Path]]:
-        """The files and folders (deepest first) a flush must cover to make the bundle
-        durable: what this process wrote since the last ``flushed()``, or, in a bundle this
-        process did not make (a resumed run), every file and folder of it and its entry."""
-        if not self._known:
-            names, below = tree_members(self.dir)
-            return [Path(f) for f in names], [*(Path(f) for f in below), self.dir.parent]
-        deepest_first = sorted(self._dirty_folders, key=lambda p: len(p.parts), reverse=True)
-        return sorted(self._dirty_files), deepest_first
+    def flush(self, *, files: Sequence[Path] = (), folders: Sequence[Path] = ()) -> None:
+        """Make the folder durable (its files, its subfolders and its own entry), and with
+        it, in the same ``Durability.flush``, the caller's ``files`` and ``folders``.
 
-    def flushed(self) -> None:
-        """The caller has just flushed everything ``unflushed()`` returned."""
+        Only what this process wrote since the last flush is flushed again; a bundle this
+        process did not make (a resumed run) is flushed whole the first time.
+        """
+        if self._known:
+            mine = sorted(self._dirty_files)
+            below = sorted(self._dirty_folders, key=lambda p: len(p.parts), reverse=True)
+        else:
+            names, tree = tree_members(self.dir)
+            mine = [Path(name) for name in names]
+            below = [*(Path(folder) for folder in tree), self.dir.parent]
+        self.durability.flush(files=[*files, *mine], folders=[*below, *folders])
         self._known = True
         self._dirty_files.clear()
         self._dirty_folders.clear()
-
-    def flush(self) -> None:
-        """Make the folder durable: its files, its subfolders and its own entry."""
-        files, folders = self.unflushed()
-        self.durability.flush(files=files, folders=folders)
-        self.flushed()
 
     def seal(self, *, sync: bool = True) -> Path:
         """Write MANIFEST.sha256 over every file, then make the whole folder durable.

@@ -20,12 +20,12 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from liftgate.engine.digest import file_identity
-from liftgate.engine.durability import Durability
+from liftgate.engine.evidence import EvidenceBundle
 from liftgate.engine.fsops import fsync_dir
 from liftgate.engine.redaction import Redactor
 from liftgate.errors import IntegrityError
@@ -58,13 +58,10 @@ class HistoryReport(NamedTuple):
 class History:
     """One history file plus its head in the ops store."""
 
-    def __init__(
-        self, path: Path, store: OpsStore, redactor: Redactor, durability: Durability
-    ) -> None:
+    def __init__(self, path: Path, store: OpsStore, redactor: Redactor) -> None:
         self.path = path
         self.store = store
         self.redactor = redactor
-        self.durability = durability
         self.key = f"{os.uname().nodename}:{path}"
         # after this object's last append: the file's identity, the head and the count it
         # recorded. While the file still has that identity, nobody wrote to it since, so the
@@ -165,17 +162,14 @@ class History:
         self,
         entry: dict[str, Any],
         *,
-        also_files: Sequence[Path] = (),
-        also_folders: Sequence[Path] = (),
+        with_evidence: EvidenceBundle | None = None,
     ) -> dict[str, Any]:
         """Append ``entry`` (redacted) and make it durable; returns the line as written.
 
-        ``also_files``, ``also_folders``: what was written just before (a run's evidence)
-        and must be durable with the line: the line and they are flushed by one
-        ``Durability.flush``
-        (their write-back started together with the default ``[durability] flush``; one
-        ``syncfs`` per file system with ``"filesystem"``). Either way the line is durable
-        before the ops store records the new head.
+        ``with_evidence``: a run's bundle, written just before, that must be durable with
+        the line: the line is flushed by the bundle's flush (``EvidenceBundle.flush``), in
+        one ``Durability.flush``. Either way the line is durable before the ops store
+        records the new head.
         """
         with self._locked():
             known = self._appended
@@ -198,15 +192,14 @@ class History:
                 written = os.write(fd, line + b"\n")
                 if written != len(line) + 1:
                     raise OSError(f"short write to {self.path} ({written} of {len(line) + 1})")
-                if not (also_files or also_folders):
+                if with_evidence is None:
                     os.fsync(fd)
                 after = file_identity(os.fstat(fd))
             finally:
                 os.close(fd)
-            if also_files or also_folders:
-                self.durability.flush(
-                    files=[self.path, *also_files],
-                    folders=[*also_folders, *([self.path.parent] if new_file else [])],
+            if with_evidence is not None:
+                with_evidence.flush(
+                    files=[self.path], folders=[self.path.parent] if new_file else []
                 )
             elif new_file:
                 fsync_dir(self.path.parent)

@@ -75,7 +75,7 @@ class Project:
 
     @cached_property
     def history(self) -> History:
-        return History(self.state_dir / "history.jsonl", self.store, self.redactor, self.durability)
+        return History(self.state_dir / "history.jsonl", self.store, self.redactor)
 
     def evidence(self, run_id: str, summary_name: str = "summary.md") -> EvidenceBundle:
         return EvidenceBundle(

@@ -333,9 +333,7 @@ class Run:
                 if recovering and log.find(run_id=self.run_id, action=history.get("action")):
                     self.evidence.flush()
                 else:
-                    files, folders = self.evidence.unflushed()
-                    log.append(history, also_files=files, also_folders=folders)
-                    self.evidence.flushed()
+                    log.append(history, with_evidence=self.evidence)
         failpoint(f"{self.action}.finish.sealed")
         # the pending journal entries and the run's end: one transaction
         pending, self._pending = self._pending, []

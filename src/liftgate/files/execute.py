@@ -149,15 +149,10 @@ def _commit(run: Run, plan: FilePlan) -> None:
         # journal entry (with the ops store) and the evidence written so far.
         staged_file = plan.kind == "file" and not plan.removes_target and plan.source is not None
         backup = Path(plan.backup_path) if plan.backup_path else None
-        evidence_files, evidence_folders = run.evidence.unflushed()
-        run.project.durability.flush(
-            files=[*([temp] if staged_file else []), *evidence_files],
-            folders=[
-                *evidence_folders,
-                *([backup.parent, backup.parent.parent] if backup is not None else []),
-            ],
+        run.evidence.flush(
+            files=[temp] if staged_file else [],
+            folders=[backup.parent, backup.parent.parent] if backup is not None else [],
         )
-        run.evidence.flushed()
         if plan.removes_target:
             os.rename(target, temp)
             detail["switch"] = "remove"
