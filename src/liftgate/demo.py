@@ -99,6 +99,9 @@ def _tour(root: Path, say: Callable[[str], None]) -> None:
         (staged / "site").mkdir()
         (staged / "site" / "index.html").write_text("<h1>v2</h1>\n")
         (staged / "site" / "about.html").write_text("<p>new page</p>\n")
+        dry_dir = promote(project, ".m2m/staged/site", "site", dry_run=True)
+        for entry in (dry_dir.extra.get("changes") or {}).get("entries", []):
+            say(f"   dry run: {entry['change']} {entry['path']}")
         res_dir = promote(project, ".m2m/staged/site", "site")
         say(f"   {res_dir.status}: {res_dir.message}; files: {_names(root / 'site')}")
         back_dir = rollback(project, "site")

@@ -121,6 +121,10 @@ def execute(action: str, fields: dict[str, Any], project: Project) -> dict[str, 
     return payload
 
 
+# folder entries a dry run prints (``--json`` lists more)
+_HUMAN_ENTRIES = 50
+
+
 def _human(payload: dict[str, Any]) -> None:
     write = sys.stdout.write
     write(f"{payload['status']} {payload['action']}: {payload['message']}\n")
@@ -130,6 +134,19 @@ def _human(payload: dict[str, Any]) -> None:
     if payload.get("dry_run"):
         plan = payload.get("plan") or {}
         write(f"  kind: {plan.get('kind')}, target now: {plan.get('before', {}).get('kind')}\n")
+        changes = payload.get("changes")
+        if changes is not None:
+            counts = changes["counts"]
+            write(
+                f"  changes: {counts['added']} added, {counts['removed']} removed, "
+                f"{counts['changed']} changed\n"
+            )
+            for entry in changes["entries"][:_HUMAN_ENTRIES]:
+                suffix = "/" if entry["kind"] == "dir" else ""
+                write(f"    {entry['change']:<8} {entry['path']}{suffix}\n")
+            hidden = len(changes["entries"]) - _HUMAN_ENTRIES + changes["more"]
+            if hidden > 0:
+                write(f"    ... and {hidden} more (--json lists {len(changes['entries'])})\n")
         if payload.get("diff"):
             write(payload["diff"])
 

@@ -12,13 +12,15 @@ from liftgate.engine.project import Project
 from liftgate.engine.recovery import lock_name, recover
 from liftgate.engine.runs import new_run_id
 from liftgate.files.execute import execute
-from liftgate.files.plan import FilePlan, plan_promotion, plan_rollback, text_diff
+from liftgate.files.plan import FilePlan, plan_promotion, plan_rollback
+from liftgate.files.preview import preview
 from liftgate.files.result import FileResult
 
 __all__ = ["promote", "rollback", "run_request"]
 
 
-def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult:
+def _dry_run(plan: FilePlan | None, action: str) -> FileResult:
+    """The result of a dry run: the plan, the diff and (for a folder) the list of changes."""
     if plan is None:
         return FileResult(
             status="NOOP",
@@ -33,7 +35,7 @@ def _dry_run(plan: FilePlan | None, action: str, diff: str | None) -> FileResult
         staged_path=plan.source if action == "promote" else None,
         target_path=plan.target,
         backup_path=plan.backup_path,
-        extra={"dry_run": True, "plan": plan.public(), "diff": diff},
+        extra={"dry_run": True, "plan": plan.public(), **preview(plan)._asdict()},
     )
 
 
@@ -96,11 +98,7 @@ def promote(
         )
 
     if dry_run:
-        plan = make_plan()
-        diff = None
-        if plan is not None and plan.kind == "file":
-            diff = text_diff(staged_path, target_path, display(target_path, project.cwd))
-        return _dry_run(plan, "promote", diff)
+        return _dry_run(make_plan(), "promote")
     with project.store.lock(lock_name(str(target_path)), wait=wait):
         recover(project, target=str(target_path), lock_held=True)
         plan = make_plan()
@@ -133,7 +131,7 @@ def rollback(
     inputs = {"command": "rollback", "target": target, "force": force, "cwd": str(project.cwd)}
     if dry_run:
         return _dry_run(
-            plan_rollback(project, run_id=run_id, target=target_path, force=force), "rollback", None
+            plan_rollback(project, run_id=run_id, target=target_path, force=force), "rollback"
         )
     with project.store.lock(lock_name(str(target_path)), wait=wait):
         recover(project, target=str(target_path), lock_held=True)

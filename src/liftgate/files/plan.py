@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from liftgate.config import VerifyRule
-from liftgate.engine.digest import PathState, content_digest, path_kind
+from liftgate.engine.digest import PathState, content_digest
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.paths import display
 from liftgate.engine.project import Project
@@ -22,7 +22,7 @@ from liftgate.engine.recovery import lock_name
 from liftgate.errors import DriftError, GuardrailError, IntegrityError, PathError, UsageError
 from liftgate.files.rules import check_rules, rules_for
 
-__all__ = ["FilePlan", "Snapshot", "last_write", "plan_promotion", "plan_rollback", "text_diff"]
+__all__ = ["FilePlan", "Snapshot", "last_write", "plan_promotion", "plan_rollback"]
 
 Action = Literal["promote", "rollback"]
 
@@ -438,24 +438,3 @@ def plan_rollback(project: Project, *, run_id: str, target: Path, force: bool) -
         lock=lock_name(str(target)),
     )
     return _recordable_plan(project, plan)
-
-
-def text_diff(staged: Path, target: Path, label: str, limit: int = 2000) -> str | None:
-    """Unified diff from the target to the staged file when both are small UTF-8 text."""
-    try:
-        if staged.stat().st_size > (8 << 20):
-            return None
-        new = staged.read_text(encoding="utf-8").splitlines(keepends=True)
-        old = (
-            target.read_text(encoding="utf-8").splitlines(keepends=True)
-            if path_kind(target) == "file"
-            else []
-        )
-    except (UnicodeDecodeError, OSError):
-        return None
-    import difflib
-
-    lines = list(difflib.unified_diff(old, new, f"a/{label}", f"b/{label}"))
-    if len(lines) > limit:
-        lines = [*lines[:limit], f"... ({len(lines) - limit} more diff lines)\n"]
-    return "".join(lines)

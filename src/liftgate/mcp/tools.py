@@ -471,7 +471,8 @@ MUTATING: tuple[Mutation, ...] = (
         "must lie inside the configured roots, a target edited by hand is refused (drift), a "
         "verified backup is taken first, the switch is atomic, the result is verified and put "
         "back if it fails, and an evidence bundle is written. dry_run=true only plans (with a "
-        "diff) and needs no approval. Promoting content the target already holds is a NOOP."
+        "diff and, for a folder, every entry it would add, remove or change) and needs no "
+        "approval. Promoting content the target already holds is a NOOP."
         + _APPROVAL_TEXT
         + " The answer is the run's result (status OK, NOOP or FAIL, run_id, evidence_path).",
         model=FilePromoteInput,
