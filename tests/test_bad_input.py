@@ -162,6 +162,53 @@ def test_unreadable_staged_file_refused(setup: Path) -> None:
     assert _state(setup) == state
 
 
+def _refused_quickly(args: list[str], proj: Path, expected: str) -> None:
+    """Refused with exit 2 and ``expected`` in the one sentence, well before the timeout
+    (a fifo opened for hashing would block), and nothing changed."""
+    tree = snapshot(proj.parent, skip=(".liftgate",))
+    state = _state(proj)
+    proc = run_cli([*args, "--json"], proj, timeout=30)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert expected in proc.stdout, proc.stdout
+    assert snapshot(proj.parent, skip=(".liftgate",)) == tree
+    assert _state(proj) == state
+
+
+def test_fifo_target_refused(setup: Path) -> None:
+    os.mkfifo(setup / "docs/pipe")
+    _refused_quickly(
+        ["promote", "staged/README.md", "--target", "docs/pipe"],
+        setup,
+        "the target docs/pipe is a fifo",
+    )
+
+
+def test_target_folder_holding_a_fifo_refused(setup: Path) -> None:
+    (setup / "docs/site").mkdir()
+    (setup / "docs/site/index.html").write_text("live\n")
+    os.mkfifo(setup / "docs/site/events")
+    (setup / "staged/site").mkdir()
+    (setup / "staged/site/index.html").write_text("staged\n")
+    _refused_quickly(
+        ["promote", "staged/site", "--target", "docs/site"],
+        setup,
+        "docs/site/events is a fifo, not a regular file, folder or symlink",
+    )
+    _refused_quickly(
+        ["promote", "staged/site", "--target", "docs/site", "--dry-run"], setup, "is a fifo"
+    )
+
+
+def test_rollback_onto_a_target_that_became_a_fifo_refused(setup: Path) -> None:
+    (setup / "docs/README.md").unlink()
+    os.mkfifo(setup / "docs/README.md")
+    _refused_quickly(
+        ["rollback", "--target", "docs/README.md", "--force"],
+        setup,
+        "the target docs/README.md is a fifo",
+    )
+
+
 def test_staged_symlink_pointing_outside_refused(setup: Path, tmp_path: Path) -> None:
     folder = setup / "staged/site"
     folder.mkdir()

@@ -27,6 +27,8 @@ def snapshot(root: Path, *, skip: tuple[str, ...] = ()) -> dict[str, str]:
                 out[rel] = "link:" + os.readlink(path)
             elif stat.S_ISDIR(st.st_mode):
                 out[rel] = f"dir:{stat.S_IMODE(st.st_mode):o}"
+            elif not stat.S_ISREG(st.st_mode):  # a fifo or device: never opened
+                out[rel] = f"special:{st.st_mode:o}:{st.st_ino}"
             else:
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
                 out[rel] = f"file:{stat.S_IMODE(st.st_mode):o}:{digest}"

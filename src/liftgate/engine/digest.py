@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from liftgate.engine.filehash import file_identity, sha256_file
+from liftgate.errors import PathError
 
 __all__ = [
     "PathState",
@@ -27,6 +28,7 @@ __all__ = [
     "fingerprint",
     "path_kind",
     "sha256_file",
+    "special_kind",
 ]
 
 Kind = Literal["file", "dir", "absent"]
@@ -58,12 +60,40 @@ def _tree_entries(root: Path) -> list[tuple[str, os.stat_result, Path]]:
     return out
 
 
+def special_kind(mode: int) -> str | None:
+    """What a path of this ``st_mode`` is when it is none of a regular file, a folder or a
+    symlink ("fifo", "socket", "character device", "block device"); None otherwise."""
+    for test, name in (
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return None
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    """Opening a fifo or a device to hash it could block forever or never end: refuse."""
+    special = special_kind(mode)
+    if special is not None:
+        raise PathError(
+            f"{path} is a {special}, not a regular file, folder or symlink; liftgate does not "
+            "read or replace it"
+        )
+
+
 def content_digest(path: Path) -> str | None:
-    """sha256 of a file's bytes or of a folder's listing; None when ``path`` is absent."""
-    kind = path_kind(path)
-    if kind == "absent":
+    """sha256 of a file's bytes or of a folder's listing; None when ``path`` is absent.
+
+    PathError when ``path``, or an entry of the folder, is a fifo, socket or device."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
         return None
-    if kind == "file":
+    if not stat.S_ISDIR(st.st_mode):
+        _refuse_special(path, st.st_mode)
         return sha256_file(path)
     listing = hashlib.sha256()
     for rel, st, full in _tree_entries(path):
@@ -72,6 +102,7 @@ def content_digest(path: Path) -> str | None:
         elif stat.S_ISLNK(st.st_mode):
             line = f"l - {os.readlink(full)} {rel}\n"
         else:
+            _refuse_special(full, st.st_mode)
             x = "x" if st.st_mode & 0o111 else "-"
             line = f"f {x} {sha256_file(full)} {rel}\n"
         listing.update(line.encode("utf-8", "surrogateescape"))

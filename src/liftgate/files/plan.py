@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from liftgate.config import VerifyRule
-from liftgate.engine.digest import PathState, content_digest
+from liftgate.engine.digest import PathState, content_digest, special_kind
 from liftgate.engine.guardrails import Guardrails
 from liftgate.engine.paths import display
 from liftgate.engine.project import Project
@@ -227,6 +227,7 @@ def plan_promotion(
     else:
         guardrails.record("backup_before_write", "enforced", "the target is backed up first")
 
+    _refuse_special_target(target, target_display)
     state, last = _current_state(project, target)
     if state.kind != "absent" and state.kind != kind:
         raise PathError(
@@ -299,6 +300,20 @@ def plan_promotion(
         lock=lock_name(str(target)),
     )
     return _recordable_plan(project, plan)
+
+
+def _refuse_special_target(target: Path, target_display: str) -> None:
+    """A fifo, socket or device as the target: one sentence, before anything reads it."""
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    special = special_kind(mode)
+    if special is not None:
+        raise PathError(
+            f"the target {target_display} is a {special}; liftgate promotes onto regular "
+            "files and folders only"
+        )
 
 
 def _same_ends(a: Path, b: Path, size: int, span: int = 1 << 16) -> bool:
@@ -393,6 +408,7 @@ def plan_rollback(project: Project, *, run_id: str, target: Path, force: bool) -
             "it cannot be rolled back"
         )
     kind: Literal["file", "dir"] = promo["kind"]
+    _refuse_special_target(target, target_display)
     state, last = _current_state(project, target)
     drift = _drift(state, last, force, target_display)
     removes = promo.get("before_digest") is None

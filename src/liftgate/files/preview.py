@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from liftgate.engine.digest import path_kind
+from liftgate.errors import OperationError
 from liftgate.files.plan import FilePlan
 
 __all__ = ["Change", "Preview", "preview", "text_diff", "tree_changes"]
@@ -197,9 +198,17 @@ def _tree_preview(new: Path | None, old: Path | None, label: str) -> Preview:
 
 
 def preview(plan: FilePlan) -> Preview:
-    """The diff (and, for a folder, the list of changes) that running ``plan`` would make."""
+    """The diff (and, for a folder, the list of changes) that running ``plan`` would make.
+
+    OperationError when an entry vanishes or cannot be read while it is being compared."""
     target = plan.target_path
     new = None if plan.removes_target or plan.source is None else Path(plan.source)
-    if plan.kind == "dir":
-        return _tree_preview(new, target, plan.target_display)
-    return Preview(diff=text_diff(new, target, plan.target_display), changes=None)
+    try:
+        if plan.kind == "dir":
+            return _tree_preview(new, target, plan.target_display)
+        return Preview(diff=text_diff(new, target, plan.target_display), changes=None)
+    except OSError as exc:
+        raise OperationError(
+            f"cannot compare {plan.target_display} with what would replace it "
+            f"({exc.strerror or exc}: {exc.filename}); nothing was changed"
+        ) from exc
