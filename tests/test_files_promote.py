@@ -13,7 +13,7 @@ from liftgate.engine.evidence import verify_bundle
 from liftgate.engine.project import Project
 from liftgate.errors import DriftError, GuardrailError, UsageError
 from liftgate.files.api import promote, rollback
-from support.tree import snapshot
+from support.tree import cli_json, run_cli, snapshot, start_paused
 
 
 def _write(path: Path, text: str) -> Path:
@@ -244,3 +244,64 @@ def test_corrupted_backup_refuses_rollback(project: Project, proj_dir: Path) -> 
     with pytest.raises(Exception, match="does not match its recorded sha256"):
         rollback(project, "docs/a.md")
     assert target.read_text() == "v2\n"
+
+
+def test_a_target_name_of_the_longest_length_promotes_and_rolls_back(proj_dir: Path) -> None:
+    """The temporary name beside the target (``.NAME.liftgate-RUN``) must fit in 255 bytes
+    too: a long name is cut and made unique by a digest of the whole name."""
+    name = "n" * 250 + ".md"  # 253 bytes
+    wide = "é" * 126  # 252 bytes of UTF-8
+    (proj_dir / "staged/a.md").write_text("one\n")
+    code, out = cli_json(["promote", "staged/a.md", "--target", f"docs/{name}"], proj_dir)
+    assert code == 0, out
+    (proj_dir / "staged/a.md").write_text("two\n")
+    code, out = cli_json(["promote", "staged/a.md", "--target", f"docs/{name}"], proj_dir)
+    assert code == 0, out
+    assert (proj_dir / "docs" / name).read_text() == "two\n"
+    (proj_dir / "staged/site").mkdir()
+    (proj_dir / "staged/site/index.html").write_text("new\n")
+    (proj_dir / "docs" / wide).mkdir()
+    (proj_dir / "docs" / wide / "index.html").write_text("old\n")
+    code, out = cli_json(["promote", "staged/site", "--target", f"docs/{wide}"], proj_dir)
+    assert code == 0, out
+    assert (proj_dir / "docs" / wide / "index.html").read_text() == "new\n"
+    for target, file, content in (
+        (f"docs/{name}", f"docs/{name}", "one\n"),
+        (f"docs/{wide}", f"docs/{wide}/index.html", "old\n"),
+    ):
+        code, out = cli_json(["rollback", "--target", target], proj_dir)
+        assert code == 0, out
+        assert (proj_dir / file).read_text() == content
+    assert sorted(p.name for p in (proj_dir / "docs").iterdir()) == sorted([name, wide])
+    assert cli_json(["history", "verify"], proj_dir)[0] == 0
+
+
+def test_a_run_that_fails_before_its_switch_names_its_run_and_evidence(
+    proj_dir: Path, tmp_path: Path
+) -> None:
+    (proj_dir / "docs/site").mkdir()
+    (proj_dir / "docs/site/index.html").write_text("live\n")
+    (proj_dir / "staged/site").mkdir()
+    (proj_dir / "staged/site/index.html").write_text("staged\n")
+    proc, marker = start_paused(
+        ["promote", "staged/site", "--target", "docs/site", "--json"],
+        proj_dir,
+        "promote.stage.before",
+        tmp_path,
+    )
+    # the staged folder changes after the plan hashed it: its copy no longer matches
+    (proj_dir / "staged/site/index.html").write_text("changed meanwhile\n")
+    marker.unlink()
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 6, stdout + stderr
+    out = json.loads(stdout)
+    assert out["status"] == "FAIL" and "does not match the planned sha256" in out["message"]
+    assert out["run_id"] and out["evidence_path"].endswith(out["run_id"])
+    assert (proj_dir / "docs/site/index.html").read_text() == "live\n"
+    code, verified = cli_json(["evidence", "verify", out["run_id"]], proj_dir)
+    assert code == 0, verified
+    final = json.loads((Path(out["evidence_path"]) / "final_status.json").read_text())
+    assert final["status"] == "failed"
+    human = run_cli(["promote", "staged/site", "--target", "docs/site"], proj_dir)
+    assert human.returncode == 0, human.stderr  # the next promotion goes through
+    assert (proj_dir / "docs/site/index.html").read_text() == "changed meanwhile\n"

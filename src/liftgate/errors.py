@@ -48,6 +48,15 @@ class LiftgateError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # set when the error ends a run that was recorded: the output names its evidence
+        self.run_id: str | None = None
+        self.evidence_path: str | None = None
+
+    def of_run(self, run_id: str, evidence_path: str) -> LiftgateError:
+        """This error, naming the recorded run it ended (``run_id`` and ``evidence_path``
+        in the command's output)."""
+        self.run_id, self.evidence_path = run_id, evidence_path
+        return self
 
     def __str__(self) -> str:
         return self.message

@@ -165,7 +165,7 @@ def error_payload(
             import traceback
 
             traceback.print_exc()
-    payload = {
+    payload: dict[str, Any] = {
         "status": "FAIL",
         "action": action,
         "run_id": None,
@@ -173,6 +173,8 @@ def error_payload(
         "error": name,
         "hint": hint,
     }
+    if isinstance(exc, LiftgateError) and exc.run_id is not None:
+        payload.update(run_id=exc.run_id, evidence_path=exc.evidence_path)
     return code, redactor.data(payload)
 
 
@@ -185,6 +187,8 @@ def _fail(action: str, exc: BaseException, as_json: bool, redactor: Redactor) ->
         sys.stderr.write(f"error: {payload['message']}\n")
         if payload["hint"]:
             sys.stderr.write(f"hint: {payload['hint']}\n")
+        if payload.get("evidence_path"):
+            sys.stderr.write(f"run {payload['run_id']}: evidence in {payload['evidence_path']}\n")
     return code
 
 

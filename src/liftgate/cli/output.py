@@ -64,6 +64,8 @@ def fail(action: str, exc: BaseException, as_json: bool) -> None:
         err.print(f"[red]error:[/] {escape(payload['message'])}")
         if payload["hint"]:
             err.print(f"[dim]hint: {escape(payload['hint'])}[/]")
+        if payload.get("evidence_path"):
+            err.print(f"run {payload['run_id']}: evidence in {escape(payload['evidence_path'])}")
     raise typer.Exit(code)
 
 

@@ -418,10 +418,12 @@ def execute(
         if not isinstance(exc, Exception):
             raise
         if isinstance(exc, LiftgateError):
-            raise type(exc)(message + " (the target was not changed)", hint=exc.hint) from exc
-        raise OperationError(
-            f"{plan.action} failed, the target was not changed: {message}"
-        ) from exc
+            said = "nothing was changed" in message or "was not changed" in message
+            full = message if said else message + " (the target was not changed)"
+            error: LiftgateError = type(exc)(full, hint=exc.hint)
+        else:
+            error = OperationError(f"{plan.action} failed, the target was not changed: {message}")
+        raise error.of_run(plan.run_id, str(run.evidence.dir)) from exc
     return after_commit(run, project, plan)
 
 

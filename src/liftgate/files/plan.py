@@ -7,6 +7,7 @@ target must hold afterwards. ``--dry-run`` prints it; execution consumes it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -161,9 +162,30 @@ def _recordable(project: Project, what: str, path: str | Path | None) -> None:
         )
 
 
+# longest file name (bytes) where the folder's file system does not say (``pathconf``)
+_NAME_MAX = 255
+# what execution may append to the temporary name (``execute._revert_temp``)
+_TEMP_SUFFIX_ROOM = len("-revert")
+
+
 def _temp_path(target: Path, run_id: str) -> str:
-    """Where a run writes the new content beside ``target`` before the switch."""
-    return str(target.with_name(f".{target.name}.liftgate-{run_id}"))
+    """Where a run writes the new content beside ``target`` before the switch:
+    ``.NAME.liftgate-RUN``. A name too long for that (file names end at 255 bytes) is cut
+    and made unique again by a digest of the whole name: ``.NA~<12 hex>.liftgate-RUN``."""
+    tail = f".liftgate-{run_id}"
+    try:
+        name_max = os.pathconf(target.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = _NAME_MAX
+    room = min(name_max, _NAME_MAX) - 1 - len(tail) - _TEMP_SUFFIX_ROOM  # 1: the leading dot
+    name = target.name
+    if len(os.fsencode(name)) > room:
+        digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+        keep = name
+        while len(os.fsencode(keep)) > room - 1 - len(digest):
+            keep = keep[:-1]
+        name = f"{keep}~{digest}"
+    return str(target.with_name(f".{name}{tail}"))
 
 
 def _recordable_plan(project: Project, plan: FilePlan) -> FilePlan:
