@@ -571,3 +571,15 @@ def test_cli_approve_still_resumes_runs(served: Path) -> None:
     assert code == 2 and out["message"] == "there is no run 20200101-000000-abcdef"
     human = run_cli(["approve", "apr-" + "1" * 20], served)
     assert human.returncode == 2 and "there is no approval" in human.stderr
+
+
+def test_a_failure_that_ended_a_recorded_run_names_it() -> None:
+    from liftgate.errors import IntegrityError
+    from liftgate.mcp.tools import failure
+
+    plain = failure("stage_promote_safe", IntegrityError("the copy does not match"))
+    assert plain["run_id"] is None and "evidence_path" not in plain
+    ended = IntegrityError("the copy does not match").of_run("20261208-000000-abcdef", "/ev/x")
+    out = failure("stage_promote_safe", ended)
+    assert out["run_id"] == "20261208-000000-abcdef" and out["evidence_path"] == "/ev/x"
+    assert out["status"] == "FAIL" and out["error"] == "integrity"

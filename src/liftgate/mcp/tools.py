@@ -149,14 +149,17 @@ def contract(payload: dict[str, Any], action: str) -> dict[str, Any]:
 
 def failure(action: str, exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, LiftgateError):
-        return {
+        out: dict[str, Any] = {
             "status": "FAIL",
             "action": action,
-            "run_id": None,
+            "run_id": exc.run_id,  # set when the error ended a recorded run
             "message": exc.message,
             "error": exc.code,
             "hint": exc.hint,
         }
+        if exc.evidence_path is not None:
+            out["evidence_path"] = exc.evidence_path
+        return out
     return {
         "status": "FAIL",
         "action": action,
