@@ -179,14 +179,21 @@ def test_verification_rules_from_config(proj_dir: Path) -> None:
     _write(proj_dir / "staged/good.md", "# M2M v1.0\nbody\n")
     _write(proj_dir / "staged/bad.md", "# Something else\n")
     _write(proj_dir / "staged/bad.json", "{not json")
+    _write(proj_dir / "staged/nan.json", '{"ratio": NaN}')  # Python reads it; JSON has no NaN
     _write(proj_dir / "staged/good.yaml", "name: x\n")
     _write(proj_dir / "staged/bad.yaml", "name: [unclosed\n")
     assert promote(project, "staged/good.md", "docs/x.md").status == "OK"
     assert promote(project, "staged/good.yaml", "docs/x.yaml").status == "OK"
+    # a stream of documents is YAML too (each one parsed)
+    _write(proj_dir / "staged/docs.yaml", "name: a\n---\nname: b\n")
+    assert promote(project, "staged/docs.yaml", "docs/x.yaml").status == "OK"
+    _write(proj_dir / "staged/bad2.yaml", "name: a\n---\nname: [unclosed\n")
     for staged, target, why in (
         ("staged/bad.md", "docs/y.md", "does not start with"),
         ("staged/bad.json", "docs/y.json", "does not parse as json"),
+        ("staged/nan.json", "docs/y.json", r"does not parse as json \(NaN is not a JSON value\)"),
         ("staged/bad.yaml", "docs/x.yaml", "does not parse as yaml"),
+        ("staged/bad2.yaml", "docs/x.yaml", "does not parse as yaml"),
     ):
         before = snapshot(proj_dir, skip=(".liftgate",))
         with pytest.raises(GuardrailError, match=why):

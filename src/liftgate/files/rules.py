@@ -34,6 +34,12 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
+def _not_json(name: str) -> None:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259), though Python reads
+    them: a file holding one does not parse as json."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def check_rules(path: Path, rel_path: str, rules: list[VerifyRule]) -> list[str]:
     """Failures of ``rules`` on the file at ``path`` (named ``rel_path`` in messages)."""
     failures: list[str] = []
@@ -55,14 +61,15 @@ def check_rules(path: Path, rel_path: str, rules: list[VerifyRule]) -> list[str]
         if rule.parses_as is not None:
             try:
                 if rule.parses_as == "json":
-                    json.loads(text)
+                    json.loads(text, parse_constant=_not_json)
                 elif rule.parses_as == "toml":
                     tomllib.loads(text)
                 else:
                     import yaml
 
-                    try:
-                        yaml.safe_load(text)
+                    try:  # every document of the file (``---`` separates them)
+                        for _ in yaml.safe_load_all(text):
+                            pass
                     except yaml.YAMLError as exc:
                         raise ValueError(str(exc)) from exc
             except ValueError as exc:
