@@ -29,6 +29,7 @@ __all__ = [
     "path_kind",
     "sha256_file",
     "special_kind",
+    "tree_entries",
 ]
 
 Kind = Literal["file", "dir", "absent"]
@@ -44,7 +45,9 @@ def path_kind(path: Path) -> Kind:
     return "file"
 
 
-def _tree_entries(root: Path) -> list[tuple[str, os.stat_result, Path]]:
+def tree_entries(root: Path) -> list[tuple[str, os.stat_result, Path]]:
+    """Every entry below folder ``root``, symlinks not followed, sorted by relative path:
+    (relative path with forward slashes, its lstat, its path)."""
     out: list[tuple[str, os.stat_result, Path]] = []
     stack = [root]
     while stack:
@@ -96,7 +99,7 @@ def content_digest(path: Path) -> str | None:
         _refuse_special(path, st.st_mode)
         return sha256_file(path)
     listing = hashlib.sha256()
-    for rel, st, full in _tree_entries(path):
+    for rel, st, full in tree_entries(path):
         if stat.S_ISDIR(st.st_mode):
             line = f"d - - {rel}\n"
         elif stat.S_ISLNK(st.st_mode):
@@ -125,7 +128,7 @@ def fingerprint(path: Path) -> str | None:
 
     add(".", st)
     if stat.S_ISDIR(st.st_mode):
-        for rel, s, _ in _tree_entries(path):
+        for rel, s, _ in tree_entries(path):
             add(rel, s)
     return fp.hexdigest()
 

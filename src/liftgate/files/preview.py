@@ -13,11 +13,11 @@ import stat
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from liftgate.engine.digest import path_kind
+from liftgate.engine.digest import tree_entries
 from liftgate.errors import OperationError
 from liftgate.files.plan import FilePlan
 
-__all__ = ["Change", "Preview", "preview", "text_diff", "tree_changes"]
+__all__ = ["Change", "Preview", "preview"]
 
 # a text file larger than this gets no diff
 _DIFF_MAX_BYTES = 8 << 20
@@ -44,14 +44,17 @@ class Preview(NamedTuple):
     changes: dict[str, Any] | None  # folders only: counts, entries, more
 
 
-def _lines(path: Path | None) -> list[str] | None:
-    """The lines of a small UTF-8 text file; [] when there is no file; None otherwise."""
-    if path is None or path_kind(path) == "absent":
+def _lines(path: Path | None, size: int | None = None) -> list[str] | None:
+    """The lines of a small UTF-8 text file (``size``: its size when already known); []
+    when there is no file; None otherwise."""
+    if path is None:
         return []
     try:
-        if os.stat(path).st_size > _DIFF_MAX_BYTES:
+        if (os.stat(path).st_size if size is None else size) > _DIFF_MAX_BYTES:
             return None
         return path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except FileNotFoundError:
+        return []
     except (UnicodeDecodeError, OSError):
         return None
 
@@ -76,46 +79,45 @@ def _capped(lines: list[str], limit: int, unshown: int = 0) -> str:
     return "".join(lines)
 
 
-def text_diff(
-    new: Path | None, old: Path | None, label: str, limit: int = _DIFF_MAX_LINES
-) -> str | None:
-    """Unified diff from file ``old`` to file ``new`` (None for "no file"), or None when a
-    side is not small UTF-8 text."""
+def _file_diff(new: Path | None, old: Path, label: str) -> str | None:
+    """Unified diff from file ``old`` to file ``new`` (None: no file), or None when a side
+    is not small UTF-8 text."""
     before, after = _lines(old), _lines(new)
     if before is None or after is None:
         return None
-    return _capped(_unified(before, after, label), limit)
+    return _capped(_unified(before, after, label), _DIFF_MAX_LINES)
 
 
-def _entries(root: Path | None) -> dict[str, tuple[str, os.stat_result, Path]]:
-    """Every entry below ``root`` (not followed through symlinks): rel -> (kind, stat, path)."""
-    out: dict[str, tuple[str, os.stat_result, Path]] = {}
-    if root is None or path_kind(root) != "dir":
-        return out
-    stack = [root]
-    while stack:
-        current = stack.pop()
-        with os.scandir(current) as listing:
-            for entry in listing:
-                path = Path(entry.path)
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
-                    kind = "dir"
-                    stack.append(path)
-                elif stat.S_ISLNK(st.st_mode):
-                    kind = "symlink"
-                else:
-                    kind = "file"
-                out[path.relative_to(root).as_posix()] = (kind, st, path)
-    return out
+Entry = tuple[os.stat_result, Path]
 
 
-def _same_file(a: Path, a_st: os.stat_result, b: Path, b_st: os.stat_result) -> bool:
-    if a_st.st_size != b_st.st_size or bool(a_st.st_mode & 0o111) != bool(b_st.st_mode & 0o111):
+def _kind(st: os.stat_result) -> str:
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    return "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+
+
+def _entries(root: Path | None) -> dict[str, Entry]:
+    if root is None or not root.is_dir():
+        return {}
+    return {rel: (st, path) for rel, st, path in tree_entries(root)}
+
+
+def _same(a: Entry, b: Entry) -> bool:
+    """Would replacing entry ``b`` by entry ``a`` leave it as it was?"""
+    (a_st, a_path), (b_st, b_path) = a, b
+    kind = _kind(a_st)
+    if kind != _kind(b_st):
+        return False
+    if kind == "symlink":
+        return os.readlink(a_path) == os.readlink(b_path)
+    if kind == "dir":
+        return True
+    if a_st.st_size != b_st.st_size or _executable(a_st) != _executable(b_st):
         return False
     if (a_st.st_dev, a_st.st_ino) == (b_st.st_dev, b_st.st_ino):
         return True  # one inode (a hard-linked backup)
-    with open(a, "rb") as fa, open(b, "rb") as fb:
+    with open(a_path, "rb") as fa, open(b_path, "rb") as fb:
         while True:
             chunk = fa.read(1 << 20)
             if chunk != fb.read(1 << 20):
@@ -124,67 +126,56 @@ def _same_file(a: Path, a_st: os.stat_result, b: Path, b_st: os.stat_result) -> 
                 return True
 
 
-def tree_changes(new: Path | None, old: Path | None) -> list[Change]:
+def _executable(st: os.stat_result) -> bool:
+    return bool(st.st_mode & 0o111)
+
+
+def _compare(new: Path | None, old: Path | None) -> list[tuple[Change, Entry | None, Entry | None]]:
     """What turning folder ``old`` into folder ``new`` changes (None or a missing folder:
-    empty), sorted by path."""
+    empty), sorted by path: each change with the entry after and before it (None: none)."""
     after, before = _entries(new), _entries(old)
-    changes: list[Change] = []
+    out: list[tuple[Change, Entry | None, Entry | None]] = []
     for rel in sorted(after.keys() | before.keys()):
-        if rel not in before:
-            changes.append(Change(rel, "added", after[rel][0]))
-        elif rel not in after:
-            changes.append(Change(rel, "removed", before[rel][0]))
-        else:
-            (kind, st, path), (old_kind, old_st, old_path) = after[rel], before[rel]
-            if kind != old_kind:
-                same = False
-            elif kind == "file":
-                same = _same_file(path, st, old_path, old_st)
-            elif kind == "symlink":
-                same = os.readlink(path) == os.readlink(old_path)
-            else:
-                same = True
-            if not same:
-                changes.append(Change(rel, "changed", kind))
-    return changes
+        a, b = after.get(rel), before.get(rel)
+        if b is None and a is not None:
+            out.append((Change(rel, "added", _kind(a[0])), a, None))
+        elif a is None and b is not None:
+            out.append((Change(rel, "removed", _kind(b[0])), None, b))
+        elif a is not None and b is not None and not _same(a, b):
+            out.append((Change(rel, "changed", _kind(a[0])), a, b))
+    return out
 
 
-def _regular(root: Path | None, rel: str) -> Path | None:
-    """``root/rel`` when it is a regular file (not a symlink): the side of a diff."""
-    if root is None:
-        return None
-    path = root / rel
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    return path if stat.S_ISREG(st.st_mode) else None
+def _file_side(entry: Entry | None) -> Entry | None:
+    """The side of a diff: a regular file, or nothing (a folder or symlink it replaces)."""
+    return entry if entry is not None and stat.S_ISREG(entry[0].st_mode) else None
 
 
 def _tree_preview(new: Path | None, old: Path | None, label: str) -> Preview:
-    changes = tree_changes(new, old)
+    compared = _compare(new, old)
+    changes = [change for change, _, _ in compared]
     counts = {
         name: sum(1 for c in changes if c.change == name)
         for name in ("added", "removed", "changed")
     }
     diff: list[str] = []
     unshown = 0  # files whose diff was not even made: the cap was reached before them
-    for change in changes:
+    for change, a, b in compared:
         if change.kind != "file":
             continue
         if len(diff) > _DIFF_MAX_LINES:
             unshown += 1
             continue
         name = f"{label}/{change.path}"
-        after = _regular(new, change.path) if change.change != "removed" else None
-        before = _regular(old, change.path) if change.change != "added" else None
-        a_lines, b_lines = _lines(before), _lines(after)
+        after, before = _file_side(a), _file_side(b)
+        b_lines = _lines(before[1], before[0].st_size) if before else []
+        a_lines = _lines(after[1], after[0].st_size) if after else []
         if a_lines is None or b_lines is None:
             diff.append(f"Binary files a/{name} and b/{name} differ (or too large to show)\n")
             continue
-        lines = _unified(a_lines, b_lines, name)
-        if not lines and before is not None and after is not None:  # only the mode changed
-            was, now = (bool(os.stat(p).st_mode & 0o111) for p in (before, after))
+        lines = _unified(b_lines, a_lines, name)
+        if not lines and before and after:  # the same text: only the executable bit changed
+            was, now = _executable(before[0]), _executable(after[0])
             lines = [f"Executable bit of {name}: {_YES_NO[was]} -> {_YES_NO[now]}\n"]
         diff += lines
     return Preview(
@@ -206,7 +197,7 @@ def preview(plan: FilePlan) -> Preview:
     try:
         if plan.kind == "dir":
             return _tree_preview(new, target, plan.target_display)
-        return Preview(diff=text_diff(new, target, plan.target_display), changes=None)
+        return Preview(diff=_file_diff(new, target, plan.target_display), changes=None)
     except OSError as exc:
         raise OperationError(
             f"cannot compare {plan.target_display} with what would replace it "
